@@ -1,0 +1,1 @@
+"""Benchmarks of oddsstore against the seed plan's SQLAlchemy baseline."""

@@ -1,0 +1,38 @@
+"""The exceptions oddsstore raises.
+
+Every error the store raises on purpose derives from :class:`OddsStoreError`. Errors that start in
+PostgreSQL keep the original asyncpg exception (with its SQLSTATE) as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class OddsStoreError(Exception):
+    """Root of every error raised by oddsstore."""
+
+
+class InvalidInputError(OddsStoreError, ValueError):
+    """Input that cannot be stored: the message names the offending item.
+
+    Nothing of the call that raised it was written.
+    """
+
+
+class OutsidePartitionWindowError(InvalidInputError):
+    """A timestamp lies outside ``[today - retention_days, today + days_ahead]`` (UTC days)."""
+
+
+class UnknownReferenceError(InvalidInputError):
+    """An id (event, bookmaker, scrape run, ...) that the database does not hold."""
+
+
+class DuplicateSnapshotError(InvalidInputError):
+    """A snapshot for the same event, bookmaker and ``captured_at`` is already stored."""
+
+
+class QueryLoadError(OddsStoreError):
+    """A named query file is malformed; the message gives ``file:line``."""
+
+
+class MigrationError(OddsStoreError):
+    """Applying or rolling back the schema failed."""

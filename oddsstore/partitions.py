@@ -1,0 +1,80 @@
+"""Daily partitions: the window a write may touch, creating days ahead, retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import asyncpg
+
+from oddsstore.records import PartitionInfo
+from oddsstore.runner import Queries
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """The UTC days a write may touch: ``[today - retention_days, today + days_ahead]``.
+
+    Older days are (or are about to be) dropped by retention; later days are not scraped odds.
+    """
+
+    first_day: date
+    last_day: date
+
+    @classmethod
+    def at(cls, now: datetime, *, retention_days: int, days_ahead: int) -> PartitionWindow:
+        today = now.astimezone(UTC).date()
+        return cls(today - timedelta(days=retention_days), today + timedelta(days=days_ahead))
+
+    @property
+    def start(self) -> datetime:
+        """First instant inside the window."""
+        return datetime.combine(self.first_day, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """First instant after the window."""
+        return datetime.combine(self.last_day + timedelta(days=1), time(), UTC)
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC day (= partition) a timestamp falls in."""
+    return moment.astimezone(UTC).date()
+
+
+async def ensure(connection: asyncpg.Connection, queries: Queries, first_day: date, last_day: date) -> list[str]:
+    """Create the missing partitions for ``first_day .. last_day`` in a short transaction of its own."""
+    async with connection.transaction():
+        created: list[str] = await queries.ensure_partitions(connection, first_day=first_day, last_day=last_day)
+    return created
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_day: date) -> list[PartitionInfo]:
+    """Detach (``CONCURRENTLY``) and drop every partition of a day before ``cutoff_day``.
+
+    A concurrent detach never blocks readers or writers of the parent; it waits for queries that
+    may still read the partition. One caller at a time (a session advisory lock); a detach left
+    pending by an interrupted run is finished with ``FINALIZE``. Must run outside a transaction.
+    """
+    await queries.lock_retention(connection)
+    try:
+        expired: list[PartitionInfo] = await queries.expired_partitions(connection, cutoff_day=cutoff_day)
+        for partition in expired:
+            mode = "finalize" if partition.detach_pending else "concurrently"
+            # DDL on identifiers read from the catalog, quoted; the one place SQL is built in Python.
+            await connection.execute(f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}")
+            await connection.execute(f"drop table {_ident(partition.name)}")
+        await queries.forget_expired_latest(connection, cutoff=datetime.combine(cutoff_day, time(), UTC))
+    finally:
+        await queries.unlock_retention(connection)
+    return expired

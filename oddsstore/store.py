@@ -1,0 +1,427 @@
+"""The public entry point: :class:`OddsStore`, a pool plus the named queries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+
+from oddsstore import jsonb, migrations, partitions, writes
+from oddsstore.errors import (
+    DuplicateSnapshotError,
+    InvalidInputError,
+    OutsidePartitionWindowError,
+    UnknownReferenceError,
+)
+from oddsstore.paths import sql_directory
+from oddsstore.records import (
+    Bookmaker,
+    ErrorSummary,
+    Event,
+    EventBookmaker,
+    MarketOdds,
+    OddsSnapshot,
+    PartitionInfo,
+    ScrapeError,
+    ScrapeErrorIn,
+    ScrapeRun,
+    ScrapeStatus,
+    SnapshotIn,
+    Sport,
+    StaleOdds,
+    Tournament,
+    WriteResult,
+    require_aware,
+)
+from oddsstore.runner import Queries
+
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_DAYS_AHEAD = 3
+
+
+class OddsStore:
+    """Odds history in PostgreSQL: write scrape results, read prices, keep partitions in shape.
+
+    Create one with :meth:`connect`; it owns an asyncpg pool and is safe to share between tasks.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        days_ahead: int = DEFAULT_DAYS_AHEAD,
+        queries: Queries | None = None,
+    ) -> None:
+        if retention_days < 1 or days_ahead < 0:
+            raise ValueError(f"retention_days must be >= 1 and days_ahead >= 0, got {retention_days}, {days_ahead}")
+        self._pool = pool
+        self._dsn = dsn
+        self.retention_days = retention_days
+        self.days_ahead = days_ahead
+        self.queries = queries or Queries.from_directory(sql_directory("queries"))
+
+    @classmethod
+    def connect(
+        cls,
+        dsn: str,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        days_ahead: int = DEFAULT_DAYS_AHEAD,
+        **pool_options: Any,
+    ) -> _Connecting:
+        """Open a store on ``dsn``; use as ``store = await OddsStore.connect(dsn)`` or
+        ``async with OddsStore.connect(dsn) as store:`` (closed on exit).
+
+        :param dsn: a ``postgresql://`` URL (``postgresql+psycopg://`` is accepted too).
+        :param retention_days: days of history kept; writes older than this are refused, and
+            :meth:`drop_expired_partitions` drops days before it.
+        :param days_ahead: how many UTC days after today may be written and are created ahead.
+        :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
+            An ``init`` callback runs after oddsstore's own connection setup.
+        """
+
+        async def open_store() -> OddsStore:
+            user_init: Callable[[asyncpg.Connection], Awaitable[None]] | None = pool_options.pop("init", None)
+
+            async def init(connection: asyncpg.Connection) -> None:
+                await jsonb.register(connection)
+                if user_init is not None:
+                    await user_init(connection)
+
+            pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
+            return cls(pool, dsn, retention_days=retention_days, days_ahead=days_ahead)
+
+        return _Connecting(open_store)
+
+    async def close(self) -> None:
+        """Close the pool, waiting for connections in use to be released."""
+        await self._pool.close()
+
+    async def __aenter__(self) -> OddsStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The asyncpg pool, for queries of your own."""
+        return self._pool
+
+    # --- schema --------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        """Apply pending schema migrations, as ``yoyo apply --database DSN schema/`` does.
+
+        Returns the ids of the migrations applied (empty when the schema is current).
+        """
+        return await asyncio.to_thread(migrations.apply, self._dsn)
+
+    # --- reference data ------------------------------------------------------------------------
+
+    async def upsert_sport(self, name: str, slug: str) -> Sport:
+        """Insert a sport or rename the one with ``slug``; returns the stored row."""
+        async with _server_errors():
+            sport: Sport = await self.queries.upsert_sport(self._pool, name=name, slug=slug)
+        return sport
+
+    async def upsert_tournament(self, sport_id: int, name: str, country: str | None = None) -> Tournament:
+        """Insert a tournament or return the one with this sport, name and country."""
+        async with _server_errors():
+            tournament: Tournament = await self.queries.upsert_tournament(
+                self._pool, sport_id=sport_id, name=name, country=country
+            )
+        return tournament
+
+    async def upsert_bookmaker(self, name: str, slug: str, base_url: str | None = None) -> Bookmaker:
+        """Insert a bookmaker or update the one with ``slug``; returns the stored row."""
+        async with _server_errors():
+            bookmaker: Bookmaker = await self.queries.upsert_bookmaker(
+                self._pool, name=name, slug=slug, base_url=base_url
+            )
+        return bookmaker
+
+    async def upsert_event(
+        self, tournament_id: int, betpawa_event_id: str, home_team: str, away_team: str, kickoff: datetime
+    ) -> Event:
+        """Insert an event or update the one with ``betpawa_event_id`` (kickoff must be aware)."""
+        _aware("kickoff", kickoff)
+        async with _server_errors():
+            event: Event = await self.queries.upsert_event(
+                self._pool,
+                tournament_id=tournament_id,
+                betpawa_event_id=betpawa_event_id,
+                home_team=home_team,
+                away_team=away_team,
+                kickoff=kickoff,
+            )
+        return event
+
+    async def link_event_bookmaker(
+        self,
+        event_id: int,
+        bookmaker_id: int,
+        bookmaker_event_id: str | None = None,
+        event_url: str | None = None,
+    ) -> EventBookmaker:
+        """Record that a bookmaker offers an event, with its own event id and page if known."""
+        async with _server_errors():
+            link: EventBookmaker = await self.queries.link_event_bookmaker(
+                self._pool,
+                event_id=event_id,
+                bookmaker_id=bookmaker_id,
+                bookmaker_event_id=bookmaker_event_id,
+                event_url=event_url,
+            )
+        return link
+
+    async def get_event(self, event_id: int) -> Event | None:
+        """One event by id, or ``None``."""
+        event: Event | None = await self.queries.get_event(self._pool, event_id=event_id)
+        return event
+
+    async def bookmakers(self) -> list[Bookmaker]:
+        """All bookmakers, by id."""
+        found: list[Bookmaker] = await self.queries.list_bookmakers(self._pool)
+        return found
+
+    # --- scrape runs ---------------------------------------------------------------------------
+
+    async def start_scrape_run(self, trigger: str | None = None) -> ScrapeRun:
+        """Open a scrape run (state ``running``, started now)."""
+        run: ScrapeRun = await self.queries.start_scrape_run(self._pool, trigger=trigger)
+        return run
+
+    async def finish_scrape_run(
+        self, run_id: int, status: ScrapeStatus | str, events_scraped: int = 0, events_failed: int = 0
+    ) -> ScrapeRun:
+        """Close a run with its final ``status`` (completed, partial or failed) and counts.
+
+        Raises :class:`UnknownReferenceError` if there is no such run.
+        """
+        try:
+            final = ScrapeStatus(status)
+        except ValueError:
+            raise InvalidInputError(
+                f"status must be one of {', '.join(s.value for s in ScrapeStatus)}, got {status!r}"
+            ) from None
+        if events_scraped < 0 or events_failed < 0:
+            raise InvalidInputError(f"event counts must be >= 0, got {events_scraped}, {events_failed}")
+        async with _server_errors():
+            run: ScrapeRun | None = await self.queries.finish_scrape_run(
+                self._pool, run_id=run_id, status=final.value, events_scraped=events_scraped, events_failed=events_failed
+            )
+        if run is None:
+            raise UnknownReferenceError(f"no scrape run with id {run_id}")
+        return run
+
+    async def record_scrape_errors(self, errors: Iterable[ScrapeErrorIn | Mapping[str, Any]]) -> int:
+        """Store a batch of :class:`ScrapeErrorIn` (or dicts of that shape) in one statement.
+
+        All or nothing; returns how many were stored.
+        """
+        batch = writes.validate_scrape_errors(errors, self._window())
+        if not batch:
+            return 0
+        now_day = partitions.utc_day(datetime.now(UTC))
+        days = [now_day] + [partitions.utc_day(e.occurred_at) for e in batch if e.occurred_at is not None]
+        async with self._pool.acquire() as connection, _server_errors():
+            await partitions.ensure(connection, self.queries, min(days), max(days))
+            stored: int = await self.queries.insert_scrape_errors(
+                connection,
+                scrape_run_ids=[e.scrape_run_id for e in batch],
+                bookmaker_ids=[e.bookmaker_id for e in batch],
+                event_ids=[e.event_id for e in batch],
+                error_types=[e.error_type for e in batch],
+                error_messages=[e.error_message for e in batch],
+                occurred_ats=[e.occurred_at for e in batch],
+            )
+        return stored
+
+    async def recent_scrape_runs(self, limit: int = 20) -> list[ScrapeRun]:
+        """The most recent scrape runs, newest first."""
+        runs: list[ScrapeRun] = await self.queries.recent_scrape_runs(self._pool, limit=limit)
+        return runs
+
+    async def scrape_errors(self, run_id: int) -> list[ScrapeError]:
+        """The errors one run recorded, oldest first."""
+        found: list[ScrapeError] = await self.queries.scrape_errors_of_run(self._pool, run_id=run_id)
+        return found
+
+    # --- odds ----------------------------------------------------------------------------------
+
+    async def write_snapshots(
+        self, snapshots: Iterable[SnapshotIn | Mapping[str, Any]], scrape_run_id: int | None = None
+    ) -> WriteResult:
+        """Store a batch of snapshots in one transaction: all or nothing.
+
+        :param snapshots: :class:`SnapshotIn` objects or dicts of that shape.
+        :param scrape_run_id: the run that produced them, recorded on every snapshot.
+        :returns: counts and the new snapshot ids, in input order.
+        :raises InvalidInputError: a bad field (the message names the item), a market listed twice
+            in a snapshot, or a snapshot repeated in the batch.
+        :raises OutsidePartitionWindowError: a ``captured_at`` older than the retention period or
+            more than ``days_ahead`` days ahead.
+        :raises UnknownReferenceError: an event, bookmaker or scrape run that does not exist.
+        :raises DuplicateSnapshotError: a snapshot with the same event, bookmaker and time is
+            already stored.
+
+        Partitions the batch needs are created first, in their own short transaction. Then: one
+        call reserves snapshot ids, two COPYs write snapshots and markets, one statement moves
+        ``latest_snapshots``.
+        """
+        batch = writes.validate_snapshots(snapshots, self._window())
+        if not batch:
+            return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
+        days = [partitions.utc_day(s.captured_at) for s in batch]
+        async with self._pool.acquire() as connection, _server_errors():
+            await partitions.ensure(connection, self.queries, min(days), max(days))
+            async with connection.transaction():
+                return await writes.copy_snapshots(connection, self.queries, batch, scrape_run_id)
+
+    async def latest_odds(self, event_id: int) -> list[MarketOdds]:
+        """Each bookmaker's latest markets for an event (by bookmaker, market, line).
+
+        Reads only the newest snapshot per bookmaker; its cost does not grow with history.
+        """
+        found: list[MarketOdds] = await self.queries.latest_odds(self._pool, event_id=event_id)
+        return found
+
+    async def odds_history(
+        self,
+        event_id: int,
+        market_id: str,
+        bookmaker_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[MarketOdds]:
+        """One market of an event (every line) over time, oldest first.
+
+        :param market_id: the ``betpawa_market_id``.
+        :param bookmaker_id: only this bookmaker's snapshots; all when ``None``.
+        :param since: first instant included (aware); :param until: first instant excluded.
+        """
+        _aware("since", since)
+        _aware("until", until)
+        found: list[MarketOdds] = await self.queries.odds_history(
+            self._pool, event_id=event_id, market_id=market_id, bookmaker_id=bookmaker_id, since=since, until=until
+        )
+        return found
+
+    async def snapshots(
+        self, event_id: int, since: datetime | None = None, until: datetime | None = None
+    ) -> list[OddsSnapshot]:
+        """The snapshots of an event in ``[since, until)``, oldest first, with raw responses."""
+        _aware("since", since)
+        _aware("until", until)
+        found: list[OddsSnapshot] = await self.queries.snapshots_for_event(
+            self._pool, event_id=event_id, since=since, until=until
+        )
+        return found
+
+    # --- health --------------------------------------------------------------------------------
+
+    async def stale_odds(self, max_age: timedelta) -> list[StaleOdds]:
+        """Event x bookmaker pairs of upcoming events whose odds may be stale, with reasons.
+
+        Reasons: ``no_snapshot``, ``older_than_max_age``, ``latest_run_failed`` (the most recent
+        run failed after the snapshot), ``errors_since_snapshot`` (the most recent run recorded an
+        error for the bookmaker, the event, or everything, after the snapshot).
+        """
+        if max_age <= timedelta(0):
+            raise InvalidInputError(f"max_age must be positive, got {max_age}")
+        found: list[StaleOdds] = await self.queries.stale_odds(self._pool, max_age=max_age)
+        return found
+
+    async def error_summary(self, since: datetime) -> list[ErrorSummary]:
+        """Failure history since ``since`` per bookmaker and error type, longest streak first."""
+        _aware("since", since)
+        found: list[ErrorSummary] = await self.queries.error_summary(self._pool, since=since)
+        return found
+
+    # --- partitions ----------------------------------------------------------------------------
+
+    async def ensure_partitions(self, days_ahead: int | None = None) -> list[str]:
+        """Create the partitions for today .. today + ``days_ahead`` (UTC); returns those created."""
+        ahead = self.days_ahead if days_ahead is None else days_ahead
+        if ahead < 0:
+            raise InvalidInputError(f"days_ahead must be >= 0, got {ahead}")
+        today = partitions.utc_day(datetime.now(UTC))
+        async with self._pool.acquire() as connection:
+            return await partitions.ensure(connection, self.queries, today, today + timedelta(days=ahead))
+
+    async def drop_expired_partitions(self, retention_days: int | None = None) -> list[str]:
+        """Drop the partitions of days before today - ``retention_days`` (UTC), all tables
+        together, with ``DETACH PARTITION ... CONCURRENTLY``. Returns the dropped names."""
+        keep = self.retention_days if retention_days is None else retention_days
+        if keep < 1:
+            raise InvalidInputError(f"retention_days must be >= 1, got {keep}")
+        cutoff = partitions.utc_day(datetime.now(UTC)) - timedelta(days=keep)
+        async with self._pool.acquire() as connection:
+            dropped = await partitions.drop_expired(connection, self.queries, cutoff)
+        return [p.name for p in dropped]
+
+    async def partitions(self) -> list[PartitionInfo]:
+        """Every daily partition with its day, row estimate and size, oldest first."""
+        found: list[PartitionInfo] = await self.queries.partitions(self._pool)
+        return found
+
+    def _window(self) -> partitions.PartitionWindow:
+        return partitions.PartitionWindow.at(
+            datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead
+        )
+
+
+class _Connecting:
+    """What :meth:`OddsStore.connect` returns: awaitable, and an async context manager."""
+
+    def __init__(self, open_store: Callable[[], Awaitable[OddsStore]]) -> None:
+        self._open = open_store
+        self._store: OddsStore | None = None
+
+    def __await__(self) -> Generator[Any, None, OddsStore]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> OddsStore:
+        self._store = await self._open()
+        return self._store
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None:
+        try:
+            require_aware(value)
+        except ValueError as exc:
+            raise InvalidInputError(f"{name}: {exc}") from None
+
+
+@asynccontextmanager
+async def _server_errors() -> AsyncIterator[None]:
+    """Turn the server errors bad input causes into oddsstore errors (asyncpg's as ``__cause__``)."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise UnknownReferenceError(exc.detail or str(exc)) from exc
+    except asyncpg.UniqueViolationError as exc:
+        if (exc.table_name or "").startswith("odds_snapshots"):
+            raise DuplicateSnapshotError(f"snapshot already stored: {exc.detail}") from exc
+        raise InvalidInputError(exc.detail or str(exc)) from exc
+    except asyncpg.CheckViolationError as exc:
+        if "no partition" in str(exc):
+            raise OutsidePartitionWindowError(f"{exc}; its day has no partition (dropped by retention?)") from exc
+        raise InvalidInputError(str(exc)) from exc
+    except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
+        raise InvalidInputError(str(exc)) from exc

@@ -1,0 +1,36 @@
+-- Partition lifecycle (the functions are in schema/0004_partitions.sql).
+
+-- name: partitions
+-- record: PartitionInfo
+-- Every daily partition with its day, row estimate and size, oldest first.
+select parent, name, day, rows_estimate, total_bytes, detach_pending
+from oddsstore_partitions()
+order by day, parent;
+
+-- name: ensure_partitions$
+-- Create the missing partitions for the UTC days first_day .. last_day; returns their names.
+select coalesce(array_agg(name), '{}')
+from oddsstore_ensure_partitions(:first_day, :last_day) as created (name);
+
+-- name: expired_partitions
+-- record: PartitionInfo
+-- Partitions whose UTC day is before cutoff_day, oldest first, with a flag for a concurrent
+-- detach that was interrupted (it must be finished with DETACH ... FINALIZE).
+select parent, name, day, rows_estimate, total_bytes, detach_pending
+from oddsstore_partitions()
+where day < :cutoff_day
+order by day, parent;
+
+-- name: forget_expired_latest!
+-- Drop latest_snapshots entries whose snapshot is older than the cutoff (its partition is gone).
+delete from latest_snapshots
+where captured_at < :cutoff;
+
+-- name: lock_retention$
+-- One retention run at a time (session-level: DETACH ... CONCURRENTLY cannot run in a
+-- transaction). A different key from partition creation, so writers never wait for retention.
+select pg_advisory_lock(hashtext('oddsstore_retention'));
+
+-- name: unlock_retention$
+-- Release lock_retention.
+select pg_advisory_unlock(hashtext('oddsstore_retention'));
