@@ -90,7 +90,7 @@ def parse_file(path: Path) -> list[Query]:
     if not starts:
         raise QueryLoadError(f"{path}:1: no '-- name:' header in the file")
     ends = starts[1:] + [len(lines)]
-    return [_parse_query(path, lines[start:end], start + 1) for start, end in zip(starts, ends)]
+    return [_parse_query(path, lines[start:end], start + 1) for start, end in zip(starts, ends, strict=True)]
 
 
 def _parse_query(path: Path, lines: list[str], first_line: int) -> Query:

@@ -72,7 +72,9 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
         for partition in expired:
             mode = "finalize" if partition.detach_pending else "concurrently"
             # DDL on identifiers read from the catalog, quoted; the one place SQL is built in Python.
-            await connection.execute(f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}")
+            await connection.execute(
+                f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}"
+            )
             await connection.execute(f"drop table {_ident(partition.name)}")
         await queries.forget_expired_latest(connection, cutoff=datetime.combine(cutoff_day, time(), UTC))
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 from pydantic import BaseModel
@@ -19,8 +19,8 @@ from oddsstore import records
 from oddsstore.errors import QueryLoadError
 from oddsstore.loader import Operation, Query, load_directory
 
-Executor = asyncpg.Connection | asyncpg.Pool
-QueryCallable = Callable[..., Awaitable[Any]]
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+QueryCallable: TypeAlias = Callable[..., Awaitable[Any]]
 
 RECORD_MODELS: dict[str, type[BaseModel]] = {
     name: value
@@ -62,14 +62,15 @@ def _bind(query: Query, models: Mapping[str, type[BaseModel]]) -> QueryCallable:
     if query.record is not None:
         model = models.get(query.record)
         if model is None:
-            raise QueryLoadError(f"{query.file}:{query.line}: query {query.name!r} names unknown record {query.record!r}")
+            raise QueryLoadError(
+                f"{query.file}:{query.line}: query {query.name!r} names unknown record {query.record!r}"
+            )
     expected = set(query.params)
 
     async def run(executor: Executor, /, **params: Any) -> Any:
         if params.keys() != expected:
             raise TypeError(
-                f"query {query.name!r} takes parameters ({', '.join(query.params)}), "
-                f"got ({', '.join(params)})"
+                f"query {query.name!r} takes parameters ({', '.join(query.params)}), got ({', '.join(params)})"
             )
         args = [params[name] for name in query.params]
         if query.operation is Operation.MANY:

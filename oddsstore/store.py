@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +18,7 @@ from oddsstore.errors import (
     OutsidePartitionWindowError,
     UnknownReferenceError,
 )
+from oddsstore.partitions import PartitionWindow
 from oddsstore.paths import sql_directory
 from oddsstore.records import (
     Bookmaker,
@@ -216,7 +217,11 @@ class OddsStore:
             raise InvalidInputError(f"event counts must be >= 0, got {events_scraped}, {events_failed}")
         async with _server_errors():
             run: ScrapeRun | None = await self.queries.finish_scrape_run(
-                self._pool, run_id=run_id, status=final.value, events_scraped=events_scraped, events_failed=events_failed
+                self._pool,
+                run_id=run_id,
+                status=final.value,
+                events_scraped=events_scraped,
+                events_failed=events_failed,
             )
         if run is None:
             raise UnknownReferenceError(f"no scrape run with id {run_id}")
@@ -280,7 +285,7 @@ class OddsStore:
         batch = writes.validate_snapshots(snapshots, self._window())
         if not batch:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
-        days = [partitions.utc_day(s.captured_at) for s in batch]
+        days = [partitions.utc_day(s["captured_at"]) for s in batch]
         async with self._pool.acquire() as connection, _server_errors():
             await partitions.ensure(connection, self.queries, min(days), max(days))
             async with connection.transaction():
@@ -373,8 +378,8 @@ class OddsStore:
         found: list[PartitionInfo] = await self.queries.partitions(self._pool)
         return found
 
-    def _window(self) -> partitions.PartitionWindow:
-        return partitions.PartitionWindow.at(
+    def _window(self) -> PartitionWindow:
+        return PartitionWindow.at(
             datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead
         )
 

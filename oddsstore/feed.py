@@ -1,0 +1,830 @@
+"""A seeded, deterministic synthetic odds feed, shaped like what a scraper hands to the store.
+
+Used by ``oddsstore demo``, the benchmarks and the tests. :class:`Feed` keeps a steady set of
+upcoming football events, each shown by every bookmaker, and produces one scrape cycle per call:
+per event and bookmaker, a :class:`FeedSnapshot` whose ``markets`` are plain dicts with exactly the
+keys of :class:`oddsstore.records.MarketIn` (what a scraper has after parsing JSON; no Pydantic).
+
+The model behind the prices:
+
+* Goals, corners and cards are independent Poisson counts per team (first half 45% of the
+  match's rate); every market type of :data:`MARKET_TYPES` (129 types, 261 market lines) is priced
+  from those distributions. Bookmakers add their own opinion (a little noise) and a margin of
+  3-8%; odds are rounded to 2 decimals and kept within ``[1.01, 1000]``.
+* Each bookmaker offers ``markets_per_snapshot`` of them per event (a core of full-time markets
+  plus its own random choice), so bookmakers differ in prices and in what they offer.
+* Between two cycles each offered market changes price with probability ``change_rate``; at
+  ``change_rate / 20`` it is suspended (every outcome ``is_active`` False) for 1-4 cycles, and at
+  ``change_rate / 40`` it disappears for 1-6 cycles and comes back.
+* An event is scraped every cycle until its kickoff; then a new event (new key) takes its place,
+  kicking off about ``horizon`` after it, so every cycle has ``events x bookmakers`` snapshots.
+
+Market dicts are reused from one cycle to the next while they do not change, and outcome dicts are
+shared between markets: treat everything the feed returns as immutable.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from oddsstore.errors import InvalidInputError, UnknownReferenceError
+
+if TYPE_CHECKING:
+    from oddsstore.records import Bookmaker, Event, EventBookmaker, Sport, Tournament
+
+__all__ = [
+    "MARKET_TYPES",
+    "Feed",
+    "FeedEvent",
+    "FeedIds",
+    "FeedSnapshot",
+    "FeedStore",
+    "MarketType",
+    "register",
+    "to_write",
+]
+
+Market = dict[str, Any]
+
+# --- distributions -------------------------------------------------------------------------------
+
+
+class _Dist:
+    """A distribution over the integers ``base .. base + len(pmf) - 1``, with its CDF."""
+
+    __slots__ = ("pmf", "base", "cdf")
+
+    def __init__(self, pmf: list[float], base: int = 0) -> None:
+        self.pmf = pmf
+        self.base = base
+        self.cdf = [0.0] * len(pmf)
+        acc = 0.0
+        for i, p in enumerate(pmf):
+            acc += p
+            self.cdf[i] = acc
+
+    def le(self, k: int) -> float:
+        """P(value <= k)."""
+        i = k - self.base
+        return 0.0 if i < 0 else self.cdf[min(i, len(self.cdf) - 1)]
+
+    def eq(self, k: int) -> float:
+        i = k - self.base
+        return self.pmf[i] if 0 <= i < len(self.pmf) else 0.0
+
+
+def _poisson(lam: float, top: int) -> list[float]:
+    """Poisson probabilities of 0 .. top, the tail folded into ``top``."""
+    p = math.exp(-lam)
+    out = [p]
+    for k in range(1, top):
+        p *= lam / k
+        out.append(p)
+    out.append(max(0.0, 1.0 - sum(out)))
+    return out
+
+
+_G = 10  # goals per team modelled (the tail beyond is folded into 10)
+
+
+class _Goals:
+    """Goal distributions of one period, from the teams' scoring rates."""
+
+    def __init__(self, lh: float, la: float) -> None:
+        self.lh, self.la = lh, la
+        h, a = _poisson(lh, _G), _poisson(la, _G)
+        n = 2 * _G + 1
+        diff, total = [0.0] * n, [0.0] * n
+        self.rt = [[0.0] * n for _ in range(3)]  # result (1, X, 2) x total goals
+        self.bt = [[0.0] * n for _ in range(2)]  # both teams scored (yes, no) x total goals
+        self.rb = [[0.0, 0.0] for _ in range(3)]  # result x both teams scored
+        for i, ph in enumerate(h):
+            for j, pa in enumerate(a):
+                p = ph * pa
+                r = 0 if i > j else 1 if i == j else 2
+                b = 0 if i and j else 1
+                diff[i - j + _G] += p
+                total[i + j] += p
+                self.rt[r][i + j] += p
+                self.bt[b][i + j] += p
+                self.rb[r][b] += p
+        self.home, self.away = _Dist(h), _Dist(a)
+        self.diff, self.total = _Dist(diff, -_G), _Dist(total)
+
+
+class _Counts:
+    """Corner or card distributions of one period: per team, total and home-minus-away."""
+
+    def __init__(self, lh: float, la: float, top: int) -> None:
+        h, a = _poisson(lh, top), _poisson(la, top)
+        diff = [0.0] * (2 * top + 1)
+        for i, ph in enumerate(h):
+            for j, pa in enumerate(a):
+                diff[i - j + top] += ph * pa
+        self.home, self.away = _Dist(h), _Dist(a)
+        self.total = _Dist(_poisson(lh + la, 2 * top))
+        self.diff = _Dist(diff, -top)
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """Everything a market of one period is priced from; ``halves`` only for full time."""
+
+    goals: _Goals
+    corners: _Counts
+    cards: _Counts
+    halves: tuple[_Period, _Period] | None = None
+
+
+_SHARE = {"1H": 0.45, "2H": 0.55}
+
+
+@lru_cache(maxsize=4096)
+def _period(goals: tuple[float, float], corners: tuple[float, float],
+            cards: tuple[float, float], share: float) -> _Period:
+    g = _Goals(goals[0] * share, goals[1] * share)
+    c = _Counts(corners[0] * share, corners[1] * share, 12 if share < 1 else 20)
+    k = _Counts(cards[0] * share, cards[1] * share, 10)
+    return _Period(g, c, k)
+
+
+def _match(goals: tuple[float, float], corners: tuple[float, float],
+           cards: tuple[float, float]) -> dict[str, _Period]:
+    halves = tuple(_period(goals, corners, cards, _SHARE[h]) for h in ("1H", "2H"))
+    full = _period(goals, corners, cards, 1.0)
+    return {"FT": _Period(full.goals, full.corners, full.cards, halves), "1H": halves[0],
+            "2H": halves[1]}
+
+
+# --- pricing helpers: fair probabilities per outcome ---------------------------------------------
+
+
+def _asian(d: _Dist, threshold: float) -> tuple[float, float]:
+    """Two-way bet on ``value > threshold``: stakes back on a tie, quarter lines split in two."""
+    parts = (threshold - 0.25, threshold + 0.25) if (threshold * 4) % 2 else (threshold,)
+    win = lose = 0.0
+    for t in parts:
+        low = math.floor(t)
+        win += 1.0 - d.le(low)
+        lose += d.le(low - 1) if t == low else d.le(low)
+    # fair odds are 1 + lose / win, so the implied probability is win / (win + lose)
+    return win / (win + lose), lose / (win + lose)
+
+
+def _three(d: _Dist, shift: float = 0.0) -> tuple[float, float, float]:
+    """1 / X / 2 of ``value + shift`` (positive, zero, negative)."""
+    k = -int(shift)
+    return 1.0 - d.le(k), d.eq(k), d.le(k - 1)
+
+
+def _yes(p: float) -> tuple[float, float]:
+    return p, 1.0 - p
+
+
+def _odd(d: _Dist) -> tuple[float, float]:
+    odd = sum(p for i, p in enumerate(d.pmf) if (i + d.base) % 2)
+    return odd, 1.0 - odd
+
+
+def _buckets(d: _Dist, edges: Sequence[int]) -> tuple[float, ...]:
+    """P(value in [edges[i], edges[i+1])) for each i, the last bucket open-ended."""
+    out = [d.le(hi - 1) - d.le(lo - 1) for lo, hi in zip(edges, edges[1:])]
+    return (*out, 1.0 - d.le(edges[-1] - 1))
+
+
+def _over(row: list[float], line: float) -> float:
+    return sum(row[math.floor(line) + 1:])
+
+
+def _result_total(g: _Goals, line: float) -> tuple[float, ...]:
+    out: list[float] = []
+    for row in g.rt:
+        over = _over(row, line)
+        out += (over, sum(row) - over)
+    return tuple(out)
+
+
+def _dc_split(pairs: Sequence[tuple[float, float]]) -> tuple[float, ...]:
+    """Double chance (1X, 12, X2) x a yes/no split, from the split per result (1, X, 2)."""
+    (a, b), (c, d), (e, f) = pairs
+    return a + c, b + d, a + e, b + f, c + e, d + f
+
+
+def _first_to_score(g: _Goals) -> tuple[float, float, float]:
+    goal = 1.0 - math.exp(-(g.lh + g.la))
+    return goal * g.lh / (g.lh + g.la), 1.0 - goal, goal * g.la / (g.lh + g.la)
+
+
+def _ht_ft(m: _Period) -> tuple[float, ...]:
+    assert m.halves is not None
+    first, second = (h.goals.diff for h in m.halves)
+    out = [0.0] * 9
+    for i, p1 in enumerate(first.pmf):
+        d1 = i + first.base
+        r1 = 0 if d1 > 0 else 1 if d1 == 0 else 2
+        for j, p2 in enumerate(second.pmf):
+            d = d1 + j + second.base
+            out[r1 * 3 + (0 if d > 0 else 1 if d == 0 else 2)] += p1 * p2
+    return tuple(out)
+
+
+def _highest_half(m: _Period) -> tuple[float, float, float]:
+    assert m.halves is not None
+    first, second = (h.goals.total for h in m.halves)
+    more = same = 0.0
+    for i, p1 in enumerate(first.pmf):
+        more += p1 * second.le(i - 1)
+        same += p1 * second.eq(i)
+    return more, 1.0 - more - same, same
+
+
+def _both_halves(m: _Period, event: Callable[[_Period], float], either: bool = False) -> float:
+    assert m.halves is not None
+    p1, p2 = (event(h) for h in m.halves)
+    return 1.0 - (1.0 - p1) * (1.0 - p2) if either else p1 * p2
+
+
+def _correct_score(g: _Goals, top: int) -> tuple[float, ...]:
+    cells = [g.home.pmf[i] * g.away.pmf[j] for i in range(top + 1) for j in range(top + 1)]
+    return (*cells, max(0.0, 1.0 - sum(cells)))
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+Pricer = Callable[[_Period, Any], Sequence[float]]  # (period, line or None)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketType:
+    """One market type: its BetPawa id and name, outcome names, and the lines it is offered at.
+
+    ``period`` is ``"FT"``, ``"1H"`` or ``"2H"``; ``lines`` is empty for a market without a line.
+    ``handicap_type`` is ``"asian"`` or ``"european"`` for handicap markets, whose ``line`` is the
+    home team's handicap.
+    """
+
+    market_id: str
+    name: str
+    period: str
+    outcomes: tuple[str, ...]
+    price: Pricer = field(repr=False, compare=False)
+    lines: tuple[float, ...] = ()
+    handicap_type: str | None = None
+    margin: float = field(default=0.0, repr=False)  # added to the bookmaker's margin
+    core: bool = field(default=False, repr=False)  # every bookmaker offers it
+
+
+def _steps(low: float, high: float, step: float = 0.25) -> tuple[float, ...]:
+    return tuple(low + i * step for i in range(round((high - low) / step) + 1))
+
+
+def _catalogue() -> tuple[MarketType, ...]:
+    """Every market type. Ids are numbered in table order from 3743 ("1X2 - FT"): add new types
+    at the end so that existing ids stay."""
+    types: list[MarketType] = []
+    one_x_two, yes_no, over_under = ("1", "X", "2"), ("Yes", "No"), ("Over", "Under")
+    exotic = 0.02  # correct scores, combinations and the like carry a higher margin
+    halves = ("FT", "1H", "2H")
+    whole = ("",)  # a whole-match market: no period in its name
+
+    def add(name: str, outcomes: tuple[str, ...] | dict[str, tuple[str, ...]], price: Pricer,
+            lines: dict[str, tuple[float, ...]] | None = None, handicap: str | None = None,
+            margin: float = 0.0, periods: tuple[str, ...] = halves) -> None:
+        for period in periods:
+            names = outcomes[period] if isinstance(outcomes, dict) else outcomes
+            types.append(MarketType(
+                str(3743 + len(types)), f"{name} - {period}" if period else name, period or "FT",
+                names, price, lines[period] if lines else (), handicap, margin))
+
+    def per(ft: tuple[float, ...], half: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+        return {"FT": ft, "1H": half, "2H": half}
+
+    def split(row: list[float], line: float) -> tuple[float, float]:
+        over = _over(row, line)
+        return over, sum(row) - over
+
+    add("1X2", one_x_two, lambda m, _: _three(m.goals.diff))
+    add("Double Chance", ("1X", "12", "X2"),
+        lambda m, _: (lambda h, x, a: (h + x, h + a, x + a))(*_three(m.goals.diff)))
+    add("Draw No Bet", ("1", "2"), lambda m, _: _asian(m.goals.diff, 0.0))
+    add("Over/Under", over_under, lambda m, line: _asian(m.goals.total, line),
+        {"FT": _steps(0.5, 6.5, 1), "1H": _steps(0.5, 3.5, 1), "2H": _steps(0.5, 4.5, 1)})
+    add("Asian Handicap", ("1", "2"), lambda m, line: _asian(m.goals.diff, -line),
+        per(_steps(-2.0, 2.0), _steps(-1.0, 1.0)), "asian")
+    add("Asian Over/Under", over_under, lambda m, line: _asian(m.goals.total, line),
+        per((1.75, 2.0, 2.25, 2.75, 3.0, 3.25), (0.75, 1.0, 1.25)))
+    add("European Handicap", one_x_two, lambda m, line: _three(m.goals.diff, line),
+        per((-3.0, -2.0, -1.0, 1.0, 2.0, 3.0), (-2.0, -1.0, 1.0, 2.0)), "european")
+    add("Both Teams To Score", yes_no,
+        lambda m, _: _yes((1 - m.goals.home.pmf[0]) * (1 - m.goals.away.pmf[0])))
+    scores = tuple(f"{i}-{j}" for i in range(5) for j in range(5)) + ("Other",)
+    half_scores = tuple(f"{i}-{j}" for i in range(3) for j in range(3)) + ("Other",)
+    add("Correct Score", {"FT": scores, "1H": half_scores, "2H": half_scores},
+        lambda m, _: _correct_score(m.goals, 4 if m.halves else 2), margin=exotic)
+    add("Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.goals.total))
+    for side, team in (("Home", "home"), ("Away", "away")):
+        add(f"{side} Team Over/Under", over_under,
+            lambda m, line, t=team: _asian(getattr(m.goals, t), line),
+            per(_steps(0.5, 3.5, 1), (0.5, 1.5)))
+    add("Exact Goals", {"FT": ("0", "1", "2", "3", "4", "5", "6+"), "1H": ("0", "1", "2", "3+"),
+                        "2H": ("0", "1", "2", "3+")},
+        lambda m, _: _buckets(m.goals.total, range(7 if m.halves else 4)), margin=exotic)
+    for side, team, other in (("Home", "home", "away"), ("Away", "away", "home")):
+        add(f"{side} Exact Goals", ("0", "1", "2", "3+"),
+            lambda m, _, t=team: _buckets(getattr(m.goals, t), range(4)), margin=exotic)
+        add(f"{side} Odd/Even", ("Odd", "Even"), lambda m, _, t=team: _odd(getattr(m.goals, t)))
+        add(f"{side} Clean Sheet", yes_no, lambda m, _, o=other: _yes(getattr(m.goals, o).pmf[0]))
+        add(f"{side} Win To Nil", yes_no, lambda m, _, t=team, o=other: _yes(
+            getattr(m.goals, o).pmf[0] * (1 - getattr(m.goals, t).pmf[0])))
+        add(f"{side} To Score", yes_no, lambda m, _, t=team: _yes(1 - getattr(m.goals, t).pmf[0]))
+    add("1X2 & Both Teams To Score",
+        ("1 & Yes", "1 & No", "X & Yes", "X & No", "2 & Yes", "2 & No"),
+        lambda m, _: tuple(p for row in m.goals.rb for p in row), margin=exotic)
+    add("1X2 & Over/Under",
+        ("1 & Over", "1 & Under", "X & Over", "X & Under", "2 & Over", "2 & Under"),
+        lambda m, line: tuple(p for row in m.goals.rt for p in split(row, line)),
+        per((1.5, 2.5, 3.5), (0.5, 1.5)), margin=exotic)
+    add("Double Chance & Both Teams To Score",
+        ("1X & Yes", "1X & No", "12 & Yes", "12 & No", "X2 & Yes", "X2 & No"),
+        lambda m, _: _dc_split(m.goals.rb), margin=exotic)
+    add("Double Chance & Over/Under",
+        ("1X & Over", "1X & Under", "12 & Over", "12 & Under", "X2 & Over", "X2 & Under"),
+        lambda m, line: _dc_split([split(row, line) for row in m.goals.rt]),
+        per((1.5, 2.5, 3.5), (0.5, 1.5)), margin=exotic)
+    add("Both Teams To Score & Over/Under",
+        ("Yes & Over", "Yes & Under", "No & Over", "No & Under"),
+        lambda m, line: tuple(p for row in m.goals.bt for p in split(row, line)),
+        per((1.5, 2.5, 3.5), (1.5,)), margin=exotic)
+    add("Winning Margin", ("1 by 1", "1 by 2", "1 by 3+", "X", "2 by 1", "2 by 2", "2 by 3+"),
+        lambda m, _: (lambda d: (d.eq(1), d.eq(2), 1 - d.le(2), d.eq(0), d.eq(-1), d.eq(-2),
+                                 d.le(-3)))(m.goals.diff), margin=exotic)
+    add("Goal Range", {"FT": ("0-1", "2-3", "4-5", "6+"), "1H": ("0", "1", "2+"),
+                       "2H": ("0", "1", "2+")},
+        lambda m, _: _buckets(m.goals.total, (0, 2, 4, 6) if m.halves else (0, 1, 2)),
+        margin=exotic)
+    add("First Team To Score", ("1", "No goal", "2"), lambda m, _: _first_to_score(m.goals))
+    add("Last Team To Score", ("1", "No goal", "2"), lambda m, _: _first_to_score(m.goals))
+    add("Corners Over/Under", over_under, lambda m, line: _asian(m.corners.total, line),
+        per(_steps(7.5, 12.5, 1), _steps(3.5, 5.5, 1)))
+    add("Corners 1X2", one_x_two, lambda m, _: _three(m.corners.diff))
+    add("Corners Asian Handicap", ("1", "2"), lambda m, line: _asian(m.corners.diff, -line),
+        per(_steps(-2.5, 2.5, 1), _steps(-1.5, 1.5, 1)), "asian")
+    for side, team in (("Home", "home"), ("Away", "away")):
+        add(f"{side} Corners Over/Under", over_under,
+            lambda m, line, t=team: _asian(getattr(m.corners, t), line),
+            per(_steps(3.5, 6.5, 1), _steps(1.5, 3.5, 1)))
+    add("Corners Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.corners.total))
+    add("Cards Over/Under", over_under, lambda m, line: _asian(m.cards.total, line),
+        per(_steps(2.5, 6.5, 1), _steps(0.5, 3.5, 1)))
+    add("Cards 1X2", one_x_two, lambda m, _: _three(m.cards.diff))
+    add("Half Time/Full Time", tuple(f"{a}/{b}" for a in one_x_two for b in one_x_two),
+        lambda m, _: _ht_ft(m), margin=exotic, periods=whole)
+    add("Highest Scoring Half", ("1st", "2nd", "Equal"), lambda m, _: _highest_half(m),
+        periods=whole)
+    for side, team, result in (("Home", "home", 0), ("Away", "away", 2)):
+        add(f"{side} Score Both Halves", yes_no, lambda m, _, t=team: _yes(_both_halves(
+            m, lambda h: 1 - getattr(h.goals, t).pmf[0])), periods=whole)
+        add(f"{side} Win Both Halves", yes_no, lambda m, _, r=result: _yes(_both_halves(
+            m, lambda h: _three(h.goals.diff)[r])), margin=exotic, periods=whole)
+        add(f"{side} Win Either Half", yes_no, lambda m, _, r=result: _yes(_both_halves(
+            m, lambda h: _three(h.goals.diff)[r], either=True)), periods=whole)
+    add("Goal In Both Halves", yes_no,
+        lambda m, _: _yes(_both_halves(m, lambda h: 1 - h.goals.total.pmf[0])), periods=whole)
+
+    core = {"1X2 - FT", "Double Chance - FT", "Draw No Bet - FT", "Over/Under - FT",
+            "Asian Handicap - FT", "Both Teams To Score - FT", "Correct Score - FT",
+            "Odd/Even - FT", "Half Time/Full Time"}
+    return tuple(replace(t, core=t.name in core) for t in types)
+
+
+MARKET_TYPES: tuple[MarketType, ...] = _catalogue()
+"""Every market type the feed prices, in catalogue order."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One market line of the catalogue: the fixed part of its market dict."""
+
+    type: MarketType
+    line: float | None
+    handicap_home: float | None
+    handicap_away: float | None
+
+
+_SPECS: tuple[_Spec, ...] = tuple(
+    _Spec(t, line, line if t.handicap_type else None, 0.0 - line if t.handicap_type else None)
+    for t in MARKET_TYPES for line in (t.lines or (None,)))
+_CORE = tuple(i for i, s in enumerate(_SPECS) if s.type.core)
+_OPTIONAL = tuple(i for i, s in enumerate(_SPECS) if not s.type.core)
+
+
+# --- the feed ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """Reference data of one event, keyed by ``betpawa_event_id``."""
+
+    betpawa_event_id: str
+    tournament: str
+    country: str
+    home_team: str
+    away_team: str
+    kickoff: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSnapshot:
+    """What one bookmaker showed for one event in one cycle; ``markets`` are ``MarketIn`` dicts."""
+
+    event_key: str
+    bookmaker_slug: str
+    captured_at: datetime
+    markets: list[Market]
+
+
+_TOURNAMENTS = (
+    ("Premier League", "England"), ("Championship", "England"), ("LaLiga", "Spain"),
+    ("Serie A", "Italy"), ("Bundesliga", "Germany"), ("Ligue 1", "France"),
+    ("Eredivisie", "Netherlands"), ("Primeira Liga", "Portugal"), ("Super Lig", "Turkey"),
+    ("Premiership", "Scotland"), ("NPFL", "Nigeria"), ("Premier League", "Ghana"),
+    ("Premier League", "Kenya"), ("Premier League", "Uganda"), ("Premier League", "Tanzania"),
+    ("Super League", "Zambia"), ("Premiership", "South Africa"), ("Serie A", "Brazil"),
+    ("Liga Profesional", "Argentina"), ("MLS", "USA"),
+)
+_TOWNS = (
+    "Aldwick", "Barrow", "Brenton", "Carlow", "Dunmore", "Easton", "Fairhaven", "Glenwood",
+    "Harlow", "Ironbridge", "Kingsford", "Lakeside", "Marlow", "Newbury", "Oakham", "Portland",
+    "Queensbury", "Redcliff", "Stanmore", "Thornbury", "Upton", "Westfield", "Yarmouth",
+    "Ashby", "Bexley", "Clifton", "Denham", "Elmstead", "Fenwick", "Grafton",
+)
+_SUFFIXES = ("United", "City", "FC", "Rovers", "Athletic", "Town", "Wanderers", "Stars")
+_BOOKMAKERS = (
+    ("BetPawa", "betpawa", "https://www.betpawa.ng"),
+    ("SportyBet", "sportybet", "https://www.sportybet.com"),
+    ("Bet9ja", "bet9ja", "https://sports.bet9ja.com"),
+)
+_TEAMS_PER_TOURNAMENT = 18
+_MAX_CENTS = 100_000  # odds of at most 1000.00
+
+
+class _Book:
+    """One bookmaker's markets for one event: the catalogue lines it offers and their dicts."""
+
+    __slots__ = ("specs", "markets", "held", "margin")
+
+    def __init__(self, specs: list[int], markets: list[Market], margin: float) -> None:
+        self.specs = specs
+        self.markets = markets
+        self.held: dict[int, tuple[bool, int]] = {}  # slot -> (hidden, cycle it comes back)
+        self.margin = margin
+
+
+class _Live:
+    __slots__ = ("event", "probs", "books")
+
+    def __init__(self, event: FeedEvent, probs: list[Sequence[float]], books: list[_Book]) -> None:
+        self.event, self.probs, self.books = event, probs, books
+
+
+class Feed:
+    """A steady stream of scrape cycles over ``events`` upcoming events and ``bookmakers``
+    bookmakers.
+
+    Args:
+        events: events scraped per cycle (the pawa scale is 1,300).
+        bookmakers: bookmakers per event; the first three are BetPawa, SportyBet and Bet9ja.
+        seed: the same arguments always give the same output.
+        start: time of cycle 0; must be timezone-aware.
+        interval: time between two cycles.
+        markets_per_snapshot: markets each bookmaker offers per event (at most 261).
+        change_rate: probability that an offered market changes price between two cycles.
+        horizon: kickoffs lie up to this far after the current cycle.
+    """
+
+    def __init__(self, *, events: int, bookmakers: int = 3, seed: int = 0, start: datetime,
+                 interval: timedelta = timedelta(minutes=10), markets_per_snapshot: int = 170,
+                 change_rate: float = 0.05, horizon: timedelta = timedelta(days=4)) -> None:
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise InvalidInputError(f"start must be timezone-aware, got {start.isoformat()}")
+        if events < 1 or bookmakers < 1:
+            raise InvalidInputError(f"need at least one event and one bookmaker, got "
+                                    f"events={events}, bookmakers={bookmakers}")
+        if not len(_CORE) <= markets_per_snapshot <= len(_SPECS):
+            raise InvalidInputError(f"markets_per_snapshot must lie in [{len(_CORE)}, "
+                                    f"{len(_SPECS)}], got {markets_per_snapshot}")
+        if not 0.0 <= change_rate <= 0.9:
+            raise InvalidInputError(f"change_rate must lie in [0, 0.9], got {change_rate}")
+        if interval <= timedelta(0) or horizon < timedelta(days=1):
+            raise InvalidInputError(f"need interval > 0 and horizon >= 1 day, got "
+                                    f"interval={interval}, horizon={horizon}")
+        self.start, self.interval, self.horizon = start, interval, horizon
+        self.markets_per_snapshot = markets_per_snapshot
+        self.change_rate = change_rate
+        self._events = events
+        self._rng = random.Random(seed)
+        rng = self._rng
+        self.sport: dict[str, str] = {"name": "Football", "slug": "football"}
+        self.tournaments: list[dict[str, str]] = [
+            {"name": name, "country": country} for name, country in _TOURNAMENTS]
+        self.bookmakers: list[dict[str, str | None]] = [
+            {"name": name, "slug": slug, "base_url": url}
+            for name, slug, url in _BOOKMAKERS[:bookmakers]]
+        self.bookmakers += [{"name": f"Bookmaker {n}", "slug": f"bookmaker{n}",
+                             "base_url": f"https://bookmaker{n}.example"}
+                            for n in range(len(_BOOKMAKERS) + 1, bookmakers + 1)]
+        self._margins = [0.05] + [rng.uniform(0.03, 0.06) for _ in range(bookmakers - 1)]
+        self._teams = [
+            [(f"{town} {suffix}", rng.gauss(0.0, 0.35))
+             for town, suffix in zip(rng.sample(_TOWNS, _TEAMS_PER_TOURNAMENT),
+                                     rng.choices(_SUFFIXES, k=_TEAMS_PER_TOURNAMENT))]
+            for _ in _TOURNAMENTS]
+        self._live: list[_Live] = []
+        self._seen: dict[str, FeedEvent] = {}
+        self._serial = 0
+        self._next = 0
+        # Outcome dicts are shared (by name, then odds in cents): far fewer objects to build and
+        # to hold, and no tuple keys for the garbage collector to track.
+        self._active: defaultdict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self._suspended: defaultdict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+
+    @property
+    def events_seen(self) -> Mapping[str, FeedEvent]:
+        """Every event that has appeared in a cycle, by ``betpawa_event_id`` (read-only view)."""
+        return MappingProxyType(self._seen)
+
+    def captured_at(self, index: int) -> datetime:
+        """Time of cycle ``index``: ``start + index * interval``."""
+        return self.start + index * self.interval
+
+    def cycle(self, index: int) -> list[FeedSnapshot]:
+        """Produce cycle ``index``: one snapshot per live event and bookmaker.
+
+        Cycles must be produced in order, from 0. Returns ``events x bookmakers`` snapshots,
+        ordered by event slot then bookmaker.
+        """
+        if index != self._next:
+            raise InvalidInputError(f"cycles are produced in order: expected cycle {self._next}, "
+                                    f"got {index}")
+        self._next += 1
+        now = self.captured_at(index)
+        if index == 0:
+            for _ in range(self._events):
+                offset = self._rng.uniform(600.0, self.horizon.total_seconds())
+                self._live.append(self._new_event(_quarter_hour(now + timedelta(seconds=offset))))
+        for slot, live in enumerate(self._live):
+            if live.event.kickoff <= now:
+                jitter = timedelta(minutes=15 * self._rng.randint(-24, 24))
+                kickoff = max(live.event.kickoff + self.horizon + jitter, now + timedelta(days=1))
+                self._live[slot] = self._new_event(_quarter_hour(kickoff))
+        if index > 0:
+            self._step(index)
+        slugs = [b["slug"] for b in self.bookmakers]
+        out: list[FeedSnapshot] = []
+        for live in self._live:
+            key = live.event.betpawa_event_id
+            for slug, book in zip(slugs, live.books):
+                if any(hidden for hidden, _ in book.held.values()):
+                    markets = [m for i, m in enumerate(book.markets)
+                               if not book.held.get(i, (False, 0))[0]]
+                else:
+                    markets = list(book.markets)
+                out.append(FeedSnapshot(key, slug, now, markets))  # type: ignore[arg-type]
+        return out
+
+    # --- internals ---
+
+    def _new_event(self, kickoff: datetime) -> _Live:
+        rng = self._rng
+        t = rng.randrange(len(_TOURNAMENTS))
+        (home, s_home), (away, s_away) = rng.sample(self._teams[t], 2)
+        edge = s_home - s_away
+        goals = (_q(1.3 * math.exp(0.12 + 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0),
+                 _q(1.3 * math.exp(-0.12 - 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0))
+        corners = (_q(5.2 * math.exp(0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0),
+                   _q(4.4 * math.exp(-0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0))
+        cards = (_q(rng.uniform(1.4, 2.6), 0.1, 0.5, 4.0), _q(rng.uniform(1.5, 2.8), 0.1, 0.5, 4.0))
+        periods = _match(goals, corners, cards)
+        probs = [s.type.price(periods[s.type.period], s.line) for s in _SPECS]
+        self._serial += 1
+        name, country = _TOURNAMENTS[t]
+        event = FeedEvent(str(30_000_000 + self._serial * 7), name, country, home, away, kickoff)
+        self._seen[event.betpawa_event_id] = event
+        extra = self.markets_per_snapshot - len(_CORE)
+        books = []
+        for margin in self._margins:
+            specs = sorted(_CORE + tuple(rng.sample(_OPTIONAL, extra)))
+            markets = [self._market(_SPECS[i], self._price(
+                _SPECS[i].type.outcomes, probs[i], 1.0 + margin + _SPECS[i].type.margin, 0.03))
+                for i in specs]
+            books.append(_Book(specs, markets, margin))
+        return _Live(event, probs, books)
+
+    def _step(self, index: int) -> None:
+        """Bring back held markets that are due, then change, suspend or hide random ones."""
+        rng = self._rng
+        change, suspend = self.change_rate, self.change_rate / 20
+        rate = self.change_rate * (1 + 1 / 20 + 1 / 40)
+        for live in self._live:
+            for book in live.books:
+                if book.held:
+                    for slot, (hidden, until) in list(book.held.items()):
+                        if until <= index:
+                            del book.held[slot]
+                            if not hidden or rng.random() < 0.5:
+                                self._move(live, book, slot)
+        if rate <= 0.0:
+            return
+        # Each market is hit with probability `rate`: jump from hit to hit by geometric gaps
+        # instead of drawing a number for every one of the ~663,000 markets.
+        log_stay = math.log1p(-rate)
+        pos = int(math.log(1.0 - rng.random()) / log_stay)
+        for live in self._live:
+            for book in live.books:
+                n = len(book.markets)
+                while pos < n:
+                    if pos not in book.held:
+                        kind = rng.random() * rate
+                        if kind < change:
+                            self._move(live, book, pos)
+                        elif kind < change + suspend:
+                            old = book.markets[pos]
+                            book.markets[pos] = {**old, "outcomes": [
+                                self._outcome(o["name"], round(o["odds"] * 100), False)
+                                for o in old["outcomes"]]}
+                            book.held[pos] = (False, index + rng.randint(1, 4))
+                        else:
+                            book.held[pos] = (True, index + rng.randint(1, 6))
+                    pos += 1 + int(math.log(1.0 - rng.random()) / log_stay)
+                pos -= n
+
+    def _move(self, live: _Live, book: _Book, slot: int) -> None:
+        """Re-price one market: drift from its current prices, pulled back towards the model."""
+        spec = _SPECS[book.specs[slot]]
+        true = live.probs[book.specs[slot]]
+        old = book.markets[slot]["outcomes"]
+        factor = 1.0 + book.margin + spec.type.margin
+        drifted = [0.8 / (o["odds"] * factor) + 0.2 * p for o, p in zip(old, true)]
+        scale = sum(true) / sum(drifted)
+        outcomes = self._price(spec.type.outcomes, [p * scale for p in drifted], factor, 0.06)
+        if all(a is b for a, b in zip(outcomes, old)):
+            # too small a move to show at 2 decimals: move the longest price by one tick
+            i = max(range(len(outcomes)), key=lambda k: outcomes[k]["odds"])
+            cents = round(outcomes[i]["odds"] * 100)
+            cents += -1 if cents >= _MAX_CENTS else 1
+            outcomes[i] = self._outcome(outcomes[i]["name"], cents, True)
+        book.markets[slot] = {**book.markets[slot], "outcomes": outcomes}
+
+    def _price(self, names: Sequence[str], probs: Sequence[float], factor: float,
+               noise: float) -> list[dict[str, Any]]:
+        """Active outcomes priced from ``probs`` with margin ``factor - 1``, each probability
+        first moved by a random factor within ``1 +- noise`` (the bookmaker's own view)."""
+        rnd, low = self._rng.random, 1.0 - noise
+        out = []
+        for name, p in zip(names, probs):
+            q = p * factor * (low + 2 * noise * rnd())
+            cents = _MAX_CENTS if q * _MAX_CENTS <= 100 else max(101, int(100 / q + 0.5))
+            by_cents = self._active[name]
+            found = by_cents.get(cents)
+            if found is None:
+                found = by_cents[cents] = {"name": name, "odds": cents / 100, "is_active": True}
+            out.append(found)
+        return out
+
+    def _outcome(self, name: str, cents: int, active: bool) -> dict[str, Any]:
+        """The shared outcome dict for these values (many markets show the same outcome)."""
+        by_cents = (self._active if active else self._suspended)[name]
+        found = by_cents.get(cents)
+        if found is None:
+            found = by_cents[cents] = {"name": name, "odds": cents / 100, "is_active": active}
+        return found
+
+    @staticmethod
+    def _market(spec: _Spec, outcomes: list[dict[str, Any]]) -> Market:
+        return {"betpawa_market_id": spec.type.market_id,
+                "betpawa_market_name": spec.type.name,
+                "line": spec.line,
+                "handicap_type": spec.type.handicap_type,
+                "handicap_home": spec.handicap_home,
+                "handicap_away": spec.handicap_away,
+                "outcomes": outcomes}
+
+
+def _q(value: float, step: float, low: float, high: float) -> float:
+    """Clamp and quantise a model rate (so that events share cached distributions)."""
+    return round(min(max(value, low), high) / step) * step
+
+
+def _quarter_hour(t: datetime) -> datetime:
+    """``t`` rounded up to a quarter hour (kickoffs are at :00, :15, :30 or :45)."""
+    down = t - timedelta(minutes=t.minute % 15, seconds=t.second, microseconds=t.microsecond)
+    return down if down == t else down + timedelta(minutes=15)
+
+
+# --- handing the feed to a store -----------------------------------------------------------------
+
+
+class FeedStore(Protocol):
+    """The part of the store's API :func:`register` uses (matched by shape)."""
+
+    async def upsert_sport(self, name: str, slug: str) -> Sport: ...
+
+    async def upsert_tournament(self, sport_id: int, name: str,
+                                country: str | None = None) -> Tournament: ...
+
+    async def upsert_bookmaker(self, name: str, slug: str,
+                               base_url: str | None = None) -> Bookmaker: ...
+
+    async def upsert_event(self, tournament_id: int, betpawa_event_id: str, home_team: str,
+                           away_team: str, kickoff: datetime) -> Event: ...
+
+    async def link_event_bookmaker(self, event_id: int, bookmaker_id: int,
+                                   bookmaker_event_id: str | None = None,
+                                   event_url: str | None = None) -> EventBookmaker: ...
+
+
+@dataclass
+class FeedIds:
+    """Database ids of what :func:`register` has registered; pass it back to register more."""
+
+    sport: int | None = None
+    tournaments: dict[tuple[str, str], int] = field(default_factory=dict)
+    bookmakers: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    links: set[tuple[int, int]] = field(default_factory=set)
+
+
+async def register(store: FeedStore, feed: Feed, snapshots: Sequence[FeedSnapshot],
+                   ids: FeedIds | None = None) -> FeedIds:
+    """Upsert the sport, tournaments, bookmakers, events and event-bookmaker links that
+    ``snapshots`` need and ``ids`` does not hold yet.
+
+    Args:
+        store: the store (or anything with its reference-data methods).
+        feed: the feed the snapshots came from.
+        snapshots: one cycle (or any snapshots) of ``feed``.
+        ids: what earlier calls registered; updated in place. ``None`` starts afresh.
+
+    Returns:
+        ``ids`` (or a new :class:`FeedIds`), holding every id :func:`to_write` needs.
+    """
+    ids = FeedIds() if ids is None else ids
+    if ids.sport is None:
+        ids.sport = (await store.upsert_sport(feed.sport["name"], feed.sport["slug"])).id
+    for t in feed.tournaments:
+        key = (t["name"], t["country"])
+        if key not in ids.tournaments:
+            ids.tournaments[key] = (await store.upsert_tournament(ids.sport, *key)).id
+    urls: dict[str, str | None] = {}
+    for b in feed.bookmakers:
+        slug = str(b["slug"])
+        urls[slug] = b["base_url"]
+        if slug not in ids.bookmakers:
+            ids.bookmakers[slug] = (await store.upsert_bookmaker(
+                str(b["name"]), slug, b["base_url"])).id
+    for snap in snapshots:
+        event_id = ids.events.get(snap.event_key)
+        if event_id is None:
+            e = feed.events_seen[snap.event_key]
+            event_id = ids.events[snap.event_key] = (await store.upsert_event(
+                ids.tournaments[(e.tournament, e.country)], e.betpawa_event_id, e.home_team,
+                e.away_team, e.kickoff)).id
+        bookmaker_id = ids.bookmakers[snap.bookmaker_slug]
+        if (event_id, bookmaker_id) not in ids.links:
+            own_id = (snap.event_key if snap.bookmaker_slug == "betpawa"
+                      else f"{snap.bookmaker_slug[:2]}{snap.event_key}")
+            base = urls.get(snap.bookmaker_slug)
+            await store.link_event_bookmaker(event_id, bookmaker_id, own_id,
+                                             f"{base}/event/{own_id}" if base else None)
+            ids.links.add((event_id, bookmaker_id))
+    return ids
+
+
+def to_write(snapshots: Sequence[FeedSnapshot], ids: FeedIds) -> list[dict[str, Any]]:
+    """Turn feed snapshots into the dicts ``store.write_snapshots`` takes
+    (``event_id``, ``bookmaker_id``, ``captured_at``, ``markets``).
+
+    Raises:
+        UnknownReferenceError: a snapshot's event or bookmaker is not in ``ids``; call
+            :func:`register` first.
+    """
+    out = []
+    for snap in snapshots:
+        try:
+            event_id, bookmaker_id = ids.events[snap.event_key], ids.bookmakers[snap.bookmaker_slug]
+        except KeyError as exc:
+            raise UnknownReferenceError(
+                f"{exc.args[0]!r} is not registered; call register(store, feed, snapshots) "
+                "first") from None
+        out.append({"event_id": event_id, "bookmaker_id": bookmaker_id,
+                    "captured_at": snap.captured_at, "markets": snap.markets})
+    return out
