@@ -8,7 +8,7 @@ keys of :class:`oddsstore.records.MarketIn` (what a scraper has after parsing JS
 The model behind the prices:
 
 * Goals, corners and cards are independent Poisson counts per team (first half 45% of the
-  match's rate); every market type of :data:`MARKET_TYPES` (129 types, 261 market lines) is priced
+  match's rate); every market type of :data:`MARKET_TYPES` (129 types, 258 market lines) is priced
   from those distributions. Bookmakers add their own opinion (a little noise) and a margin of
   3-8%; odds are rounded to 2 decimals and kept within ``[1.01, 1000]``.
 * Each bookmaker offers ``markets_per_snapshot`` of them per event (a core of full-time markets
@@ -506,7 +506,7 @@ class Feed:
         seed: the same arguments always give the same output.
         start: time of cycle 0; must be timezone-aware.
         interval: time between two cycles.
-        markets_per_snapshot: markets each bookmaker offers per event (at most 261).
+        markets_per_snapshot: markets each bookmaker offers per event (31 to 258).
         change_rate: probability that an offered market changes price between two cycles.
         horizon: kickoffs lie up to this far after the current cycle.
     """
@@ -593,12 +593,12 @@ class Feed:
         for live in self._live:
             key = live.event.betpawa_event_id
             for slug, book in zip(slugs, live.books):
-                if any(hidden for hidden, _ in book.held.values()):
-                    markets = [m for i, m in enumerate(book.markets)
-                               if not book.held.get(i, (False, 0))[0]]
-                else:
-                    markets = list(book.markets)
-                out.append(FeedSnapshot(key, slug, now, markets))  # type: ignore[arg-type]
+                markets = list(book.markets)
+                if book.held:
+                    for slot in sorted((s for s, (hidden, _) in book.held.items() if hidden),
+                                       reverse=True):
+                        del markets[slot]
+                out.append(FeedSnapshot(key, slug, now, markets))
         return out
 
     # --- internals ---
@@ -642,12 +642,16 @@ class Feed:
                             del book.held[slot]
                             if not hidden or rng.random() < 0.5:
                                 self._move(live, book, slot)
-        if rate <= 0.0:
-            return
         # Each market is hit with probability `rate`: jump from hit to hit by geometric gaps
         # instead of drawing a number for every one of the ~663,000 markets.
         log_stay = math.log1p(-rate)
-        pos = int(math.log(1.0 - rng.random()) / log_stay)
+        if log_stay == 0.0:
+            return
+
+        def gap() -> int:  # markets passed over before the next hit
+            return int(min(math.log(1.0 - rng.random()) / log_stay, 1e18))
+
+        pos = gap()
         for live in self._live:
             for book in live.books:
                 n = len(book.markets)
@@ -664,7 +668,7 @@ class Feed:
                             book.held[pos] = (False, index + rng.randint(1, 4))
                         else:
                             book.held[pos] = (True, index + rng.randint(1, 6))
-                    pos += 1 + int(math.log(1.0 - rng.random()) / log_stay)
+                    pos += 1 + gap()
                 pos -= n
 
     def _move(self, live: _Live, book: _Book, slot: int) -> None:
@@ -687,13 +691,22 @@ class Feed:
     def _price(self, names: Sequence[str], probs: Sequence[float], factor: float,
                noise: float) -> list[dict[str, Any]]:
         """Active outcomes priced from ``probs`` with margin ``factor - 1``, each probability
-        first moved by a random factor within ``1 +- noise`` (the bookmaker's own view)."""
-        rnd, low = self._rng.random, 1.0 - noise
+        first moved by a random factor within ``1 +- noise`` (the bookmaker's own view) and the
+        whole rescaled to the same total."""
+        rnd, active = self._rng.random, self._active
+        low, spread = 1.0 - noise, 2.0 * noise
+        noisy = [p * (low + spread * rnd()) for p in probs]
+        factor *= sum(probs) / (sum(noisy) or 1.0)  # the opinion moves prices, not the margin
         out = []
-        for name, p in zip(names, probs):
-            q = p * factor * (low + 2 * noise * rnd())
-            cents = _MAX_CENTS if q * _MAX_CENTS <= 100 else max(101, int(100 / q + 0.5))
-            by_cents = self._active[name]
+        for name, p in zip(names, noisy):
+            q = p * factor
+            if q * _MAX_CENTS <= 100.0:
+                cents = _MAX_CENTS
+            else:
+                cents = int(100.0 / q + 0.5)
+                if cents < 101:
+                    cents = 101
+            by_cents = active[name]
             found = by_cents.get(cents)
             if found is None:
                 found = by_cents[cents] = {"name": name, "odds": cents / 100, "is_active": True}

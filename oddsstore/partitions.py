@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -48,11 +49,27 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-async def ensure(connection: asyncpg.Connection, queries: Queries, first_day: date, last_day: date) -> list[str]:
-    """Create the missing partitions for ``first_day .. last_day`` in a short transaction of its own."""
+async def ensure(connection: asyncpg.Connection, queries: Queries, days: Iterable[date]) -> list[str]:
+    """Create the missing partitions for ``days`` in a short transaction of its own.
+
+    One call per run of consecutive days (a batch usually spans one or two), so a late batch
+    from ten days ago does not create the nine empty days in between.
+    """
+    created: list[str] = []
     async with connection.transaction():
-        created: list[str] = await queries.ensure_partitions(connection, first_day=first_day, last_day=last_day)
+        for first, last in _runs(sorted(set(days))):
+            created += await queries.ensure_partitions(connection, first_day=first, last_day=last)
     return created
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day - runs[-1][1] == timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _ident(name: str) -> str:

@@ -235,10 +235,9 @@ class OddsStore:
         batch = writes.validate_scrape_errors(errors, self._window())
         if not batch:
             return 0
-        now_day = partitions.utc_day(datetime.now(UTC))
-        days = [now_day] + [partitions.utc_day(e.occurred_at) for e in batch if e.occurred_at is not None]
+        days = [partitions.utc_day(e.occurred_at or datetime.now(UTC)) for e in batch]
         async with self._pool.acquire() as connection, _server_errors():
-            await partitions.ensure(connection, self.queries, min(days), max(days))
+            await partitions.ensure(connection, self.queries, days)
             stored: int = await self.queries.insert_scrape_errors(
                 connection,
                 scrape_run_ids=[e.scrape_run_id for e in batch],
@@ -287,7 +286,7 @@ class OddsStore:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
         days = [partitions.utc_day(s["captured_at"]) for s in batch]
         async with self._pool.acquire() as connection, _server_errors():
-            await partitions.ensure(connection, self.queries, min(days), max(days))
+            await partitions.ensure(connection, self.queries, days)
             async with connection.transaction():
                 return await writes.copy_snapshots(connection, self.queries, batch, scrape_run_id)
 
@@ -360,7 +359,7 @@ class OddsStore:
             raise InvalidInputError(f"days_ahead must be >= 0, got {ahead}")
         today = partitions.utc_day(datetime.now(UTC))
         async with self._pool.acquire() as connection:
-            return await partitions.ensure(connection, self.queries, today, today + timedelta(days=ahead))
+            return await partitions.ensure(connection, self.queries, (today + timedelta(days=n) for n in range(ahead + 1)))
 
     async def drop_expired_partitions(self, retention_days: int | None = None) -> list[str]:
         """Drop the partitions of days before today - ``retention_days`` (UTC), all tables

@@ -47,7 +47,8 @@ order by ls.bookmaker_id, m.betpawa_market_id, m.line nulls first;
 -- record: MarketOdds
 -- One market of one event over time, oldest first: every snapshot of the event (optionally one
 -- bookmaker's) in [since, until), each with that market's row if the snapshot listed it.
--- Snapshots come from the odds_snapshots primary key (event_id, bookmaker_id, captured_at).
+-- Snapshots come from the odds_snapshots primary key (event_id, bookmaker_id, captured_at);
+-- each snapshot's markets from one partition of market_odds through its BRIN index.
 select m.snapshot_id, s.event_id, s.bookmaker_id, s.captured_at,
        m.betpawa_market_id, m.betpawa_market_name, m.line,
        m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes
@@ -58,6 +59,9 @@ cross join lateral (
     where mo.snapshot_id = s.id
       and mo.captured_at = s.captured_at
       and mo.betpawa_market_id = :market_id
+    -- "offset 0" keeps this a per-snapshot lookup: flattened into a join, the planner
+    -- estimates a sequential scan of every market_odds partition as cheaper.
+    offset 0
 ) as m
 where s.event_id = :event_id
   and (:bookmaker_id::integer is null or s.bookmaker_id = :bookmaker_id)

@@ -67,7 +67,7 @@ comment on column market_odds.outcomes is 'JSON array of {name, odds, is_active}
 -- written together and snapshot ids grow with every batch, so within a day partition
 -- snapshot_id follows the physical order: a BRIN index finds a snapshot's few pages at a
 -- fraction of a B-tree's size and write cost (docs/schema.md has the measurement).
-create index market_odds_snapshot_id_idx on market_odds using brin (snapshot_id) with (pages_per_range = 16);
+create index market_odds_snapshot_id_idx on market_odds using brin (snapshot_id) with (pages_per_range = 8);
 comment on index market_odds_snapshot_id_idx is 'Markets of one snapshot: latest_odds, odds_history. BRIN: snapshot_id grows with the physical order.';
 
 create table latest_snapshots (

@@ -18,15 +18,21 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pydantic import BaseModel
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from oddsstore import OddsStore, migrations
+from oddsstore import Bookmaker, Event, OddsStore, migrations, runner
+from oddsstore.loader import Query, load_directory
+from oddsstore.paths import sql_directory
+from oddsstore.runner import Executor, QueryCallable
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 TEMPLATE = "oddsstore_template"
@@ -161,3 +167,75 @@ async def store(dsn: str) -> AsyncIterator[OddsStore]:
     """An OddsStore on this test's migrated database."""
     async with OddsStore.connect(dsn, min_size=1, max_size=4) as opened:
         yield opened
+
+
+@dataclass(frozen=True)
+class World:
+    """Reference data most tests need: one tournament, two upcoming events, three bookmakers."""
+
+    events: list[Event]
+    bookmakers: list[Bookmaker]
+
+
+@pytest.fixture
+async def world(store: OddsStore) -> World:
+    sport = await store.upsert_sport("Football", "football")
+    tournament = await store.upsert_tournament(sport.id, "Premier League", "England")
+    kickoff = datetime.now(UTC) + timedelta(days=2)
+    events = [await store.upsert_event(tournament.id, f"bp-{n}", f"Home {n}", f"Away {n}", kickoff) for n in (1, 2)]
+    bookmakers = [await store.upsert_bookmaker(name, name.lower()) for name in ("BetPawa", "SportyBet", "Bet9ja")]
+    return World(events, bookmakers)
+
+
+def market(market_id: str = "3743", line: float | None = None, odds: tuple[float, ...] = (1.85, 3.4, 4.2)) -> dict:
+    """A market dict as a scraper hands it over; outcome names 1, X, 2, 3, ..."""
+    names = ["1", "X", "2", "3", "4", "5"]
+    return {
+        "betpawa_market_id": market_id,
+        "betpawa_market_name": f"Market {market_id}",
+        "line": line,
+        "outcomes": [{"name": names[i], "odds": price, "is_active": True} for i, price in enumerate(odds)],
+    }
+
+
+def snapshot(event: Event, bookmaker: Bookmaker, at: datetime, markets: list[dict] | None = None) -> dict:
+    """A snapshot dict for ``event`` at ``bookmaker`` captured ``at``."""
+    return {
+        "event_id": event.id,
+        "bookmaker_id": bookmaker.id,
+        "captured_at": at,
+        "markets": [market()] if markets is None else markets,
+    }
+
+
+# --- every named query is executed by some test ---------------------------------------------
+# Each query callable records its name after it ran; when the whole suite ran, a query that no
+# test executed fails the session.
+
+EXECUTED_QUERIES: set[str] = set()
+_bind = runner._bind
+
+
+def _recording_bind(query: Query, models: Mapping[str, type[BaseModel]]) -> QueryCallable:
+    run = _bind(query, models)
+
+    async def recorded(executor: Executor, /, **params: Any) -> Any:
+        result = await run(executor, **params)
+        EXECUTED_QUERIES.add(query.name)
+        return result
+
+    return recorded
+
+
+runner._bind = _recording_bind
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    ran_files = {Path(str(item.fspath)).name for item in getattr(session, "items", [])}
+    every_file = {path.name for path in Path(__file__).parent.glob("test_*.py")}
+    if session.config.option.keyword or session.config.option.markexpr or ran_files != every_file:
+        return
+    never_run = sorted(set(load_directory(sql_directory("queries"))) - EXECUTED_QUERIES)
+    if never_run and exitstatus == 0:
+        print(f"\nNamed queries no test executed: {', '.join(never_run)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
