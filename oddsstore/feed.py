@@ -11,16 +11,19 @@ The model behind the prices:
   match's rate); every market type of :data:`MARKET_TYPES` (129 types, 258 market lines) is priced
   from those distributions. Bookmakers add their own opinion (a little noise) and a margin of
   3-8%; odds are rounded to 2 decimals and kept within ``[1.01, 1000]``.
-* Each bookmaker offers ``markets_per_snapshot`` of them per event (a core of full-time markets
-  plus its own random choice), so bookmakers differ in prices and in what they offer.
+* Each bookmaker offers ``markets_per_snapshot`` of them per event: 31 core full-time markets
+  plus a random choice of the rest, nine tenths of it shared with BetPawa's choice.
 * Between two cycles each offered market changes price with probability ``change_rate``; at
   ``change_rate / 20`` it is suspended (every outcome ``is_active`` False) for 1-4 cycles, and at
-  ``change_rate / 40`` it disappears for 1-6 cycles and comes back.
+  ``change_rate / 40`` it disappears for 1-6 cycles and comes back. Counting suspensions and
+  resumptions, about ``1.1 * change_rate`` of the markets differ between two cycles.
 * An event is scraped every cycle until its kickoff; then a new event (new key) takes its place,
   kicking off about ``horizon`` after it, so every cycle has ``events x bookmakers`` snapshots.
 
 Market dicts are reused from one cycle to the next while they do not change, and outcome dicts are
-shared between markets: treat everything the feed returns as immutable.
+shared between markets: treat everything the feed returns as immutable. At the pawa scale (1,300
+events x 3 bookmakers x 170 markets) the first cycle takes a few seconds, later ones ~0.4 s, and the
+feed holds ~500 MB.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,6 +121,7 @@ class _Goals:
                 self.bt[b][i + j] += p
                 self.rb[r][b] += p
         self.home, self.away = _Dist(h), _Dist(a)
+        self.teams = (self.home, self.away)
         self.diff, self.total = _Dist(diff, -_G), _Dist(total)
 
 
@@ -130,6 +135,7 @@ class _Counts:
             for j, pa in enumerate(a):
                 diff[i - j + top] += ph * pa
         self.home, self.away = _Dist(h), _Dist(a)
+        self.teams = (self.home, self.away)
         self.total = _Dist(_poisson(lh + la, 2 * top))
         self.diff = _Dist(diff, -top)
 
@@ -144,24 +150,20 @@ class _Period:
     halves: tuple[_Period, _Period] | None = None
 
 
-_SHARE = {"1H": 0.45, "2H": 0.55}
-
-
 @lru_cache(maxsize=4096)
-def _period(goals: tuple[float, float], corners: tuple[float, float],
-            cards: tuple[float, float], share: float) -> _Period:
+def _period(
+    goals: tuple[float, float], corners: tuple[float, float], cards: tuple[float, float], share: float
+) -> _Period:
     g = _Goals(goals[0] * share, goals[1] * share)
     c = _Counts(corners[0] * share, corners[1] * share, 12 if share < 1 else 20)
     k = _Counts(cards[0] * share, cards[1] * share, 10)
     return _Period(g, c, k)
 
 
-def _match(goals: tuple[float, float], corners: tuple[float, float],
-           cards: tuple[float, float]) -> dict[str, _Period]:
-    halves = tuple(_period(goals, corners, cards, _SHARE[h]) for h in ("1H", "2H"))
+def _match(goals: tuple[float, float], corners: tuple[float, float], cards: tuple[float, float]) -> dict[str, _Period]:
+    first, second = (_period(goals, corners, cards, share) for share in (0.45, 0.55))
     full = _period(goals, corners, cards, 1.0)
-    return {"FT": _Period(full.goals, full.corners, full.cards, halves), "1H": halves[0],
-            "2H": halves[1]}
+    return {"FT": replace(full, halves=(first, second)), "1H": first, "2H": second}
 
 
 # --- pricing helpers: fair probabilities per outcome ---------------------------------------------
@@ -196,23 +198,30 @@ def _odd(d: _Dist) -> tuple[float, float]:
 
 def _buckets(d: _Dist, edges: Sequence[int]) -> tuple[float, ...]:
     """P(value in [edges[i], edges[i+1])) for each i, the last bucket open-ended."""
-    out = [d.le(hi - 1) - d.le(lo - 1) for lo, hi in zip(edges, edges[1:])]
+    out = [d.le(hi - 1) - d.le(lo - 1) for lo, hi in pairwise(edges)]
     return (*out, 1.0 - d.le(edges[-1] - 1))
 
 
 def _over(row: list[float], line: float) -> float:
-    return sum(row[math.floor(line) + 1:])
+    return sum(row[math.floor(line) + 1 :])
 
 
-def _result_total(g: _Goals, line: float) -> tuple[float, ...]:
-    out: list[float] = []
-    for row in g.rt:
-        over = _over(row, line)
-        out += (over, sum(row) - over)
-    return tuple(out)
+def _split(row: list[float], line: float) -> tuple[float, float]:
+    """(over, under) ``line`` of one row of a result x total table."""
+    over = _over(row, line)
+    return over, sum(row) - over
 
 
-def _dc_split(pairs: Sequence[tuple[float, float]]) -> tuple[float, ...]:
+def _double_chance(p: tuple[float, float, float]) -> tuple[float, float, float]:
+    home, draw, away = p
+    return home + draw, home + away, draw + away
+
+
+def _winning_margin(d: _Dist) -> tuple[float, ...]:
+    return d.eq(1), d.eq(2), 1 - d.le(2), d.eq(0), d.eq(-1), d.eq(-2), d.le(-3)
+
+
+def _dc_split(pairs: Sequence[Sequence[float]]) -> tuple[float, ...]:
     """Double chance (1X, 12, X2) x a yes/no split, from the split per result (1, X, 2)."""
     (a, b), (c, d), (e, f) = pairs
     return a + c, b + d, a + e, b + f, c + e, d + f
@@ -296,113 +305,240 @@ def _catalogue() -> tuple[MarketType, ...]:
     halves = ("FT", "1H", "2H")
     whole = ("",)  # a whole-match market: no period in its name
 
-    def add(name: str, outcomes: tuple[str, ...] | dict[str, tuple[str, ...]], price: Pricer,
-            lines: dict[str, tuple[float, ...]] | None = None, handicap: str | None = None,
-            margin: float = 0.0, periods: tuple[str, ...] = halves) -> None:
+    def add(
+        name: str,
+        outcomes: tuple[str, ...] | dict[str, tuple[str, ...]],
+        price: Pricer,
+        lines: dict[str, tuple[float, ...]] | None = None,
+        handicap: str | None = None,
+        margin: float = 0.0,
+        periods: tuple[str, ...] = halves,
+    ) -> None:
         for period in periods:
             names = outcomes[period] if isinstance(outcomes, dict) else outcomes
-            types.append(MarketType(
-                str(3743 + len(types)), f"{name} - {period}" if period else name, period or "FT",
-                names, price, lines[period] if lines else (), handicap, margin))
+            types.append(
+                MarketType(
+                    str(3743 + len(types)),
+                    f"{name} - {period}" if period else name,
+                    period or "FT",
+                    names,
+                    price,
+                    lines[period] if lines else (),
+                    handicap,
+                    margin,
+                )
+            )
 
     def per(ft: tuple[float, ...], half: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
         return {"FT": ft, "1H": half, "2H": half}
 
-    def split(row: list[float], line: float) -> tuple[float, float]:
-        over = _over(row, line)
-        return over, sum(row) - over
-
     add("1X2", one_x_two, lambda m, _: _three(m.goals.diff))
-    add("Double Chance", ("1X", "12", "X2"),
-        lambda m, _: (lambda h, x, a: (h + x, h + a, x + a))(*_three(m.goals.diff)))
+    add("Double Chance", ("1X", "12", "X2"), lambda m, _: _double_chance(_three(m.goals.diff)))
     add("Draw No Bet", ("1", "2"), lambda m, _: _asian(m.goals.diff, 0.0))
-    add("Over/Under", over_under, lambda m, line: _asian(m.goals.total, line),
-        {"FT": _steps(0.5, 6.5, 1), "1H": _steps(0.5, 3.5, 1), "2H": _steps(0.5, 4.5, 1)})
-    add("Asian Handicap", ("1", "2"), lambda m, line: _asian(m.goals.diff, -line),
-        per(_steps(-2.0, 2.0), _steps(-1.0, 1.0)), "asian")
-    add("Asian Over/Under", over_under, lambda m, line: _asian(m.goals.total, line),
-        per((1.75, 2.0, 2.25, 2.75, 3.0, 3.25), (0.75, 1.0, 1.25)))
-    add("European Handicap", one_x_two, lambda m, line: _three(m.goals.diff, line),
-        per((-3.0, -2.0, -1.0, 1.0, 2.0, 3.0), (-2.0, -1.0, 1.0, 2.0)), "european")
-    add("Both Teams To Score", yes_no,
-        lambda m, _: _yes((1 - m.goals.home.pmf[0]) * (1 - m.goals.away.pmf[0])))
+    add(
+        "Over/Under",
+        over_under,
+        lambda m, line: _asian(m.goals.total, line),
+        {"FT": _steps(0.5, 6.5, 1), "1H": _steps(0.5, 3.5, 1), "2H": _steps(0.5, 4.5, 1)},
+    )
+    add(
+        "Asian Handicap",
+        ("1", "2"),
+        lambda m, line: _asian(m.goals.diff, -line),
+        per(_steps(-2.0, 2.0), _steps(-1.0, 1.0)),
+        "asian",
+    )
+    add(
+        "Asian Over/Under",
+        over_under,
+        lambda m, line: _asian(m.goals.total, line),
+        per((1.75, 2.0, 2.25, 2.75, 3.0, 3.25), (0.75, 1.0, 1.25)),
+    )
+    add(
+        "European Handicap",
+        one_x_two,
+        lambda m, line: _three(m.goals.diff, line),
+        per((-3.0, -2.0, -1.0, 1.0, 2.0, 3.0), (-2.0, -1.0, 1.0, 2.0)),
+        "european",
+    )
+    add("Both Teams To Score", yes_no, lambda m, _: _yes((1 - m.goals.home.pmf[0]) * (1 - m.goals.away.pmf[0])))
     scores = tuple(f"{i}-{j}" for i in range(5) for j in range(5)) + ("Other",)
     half_scores = tuple(f"{i}-{j}" for i in range(3) for j in range(3)) + ("Other",)
-    add("Correct Score", {"FT": scores, "1H": half_scores, "2H": half_scores},
-        lambda m, _: _correct_score(m.goals, 4 if m.halves else 2), margin=exotic)
+    add(
+        "Correct Score",
+        {"FT": scores, "1H": half_scores, "2H": half_scores},
+        lambda m, _: _correct_score(m.goals, 4 if m.halves else 2),
+        margin=exotic,
+    )
     add("Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.goals.total))
-    for side, team in (("Home", "home"), ("Away", "away")):
-        add(f"{side} Team Over/Under", over_under,
-            lambda m, line, t=team: _asian(getattr(m.goals, t), line),
-            per(_steps(0.5, 3.5, 1), (0.5, 1.5)))
-    add("Exact Goals", {"FT": ("0", "1", "2", "3", "4", "5", "6+"), "1H": ("0", "1", "2", "3+"),
-                        "2H": ("0", "1", "2", "3+")},
-        lambda m, _: _buckets(m.goals.total, range(7 if m.halves else 4)), margin=exotic)
-    for side, team, other in (("Home", "home", "away"), ("Away", "away", "home")):
-        add(f"{side} Exact Goals", ("0", "1", "2", "3+"),
-            lambda m, _, t=team: _buckets(getattr(m.goals, t), range(4)), margin=exotic)
-        add(f"{side} Odd/Even", ("Odd", "Even"), lambda m, _, t=team: _odd(getattr(m.goals, t)))
-        add(f"{side} Clean Sheet", yes_no, lambda m, _, o=other: _yes(getattr(m.goals, o).pmf[0]))
-        add(f"{side} Win To Nil", yes_no, lambda m, _, t=team, o=other: _yes(
-            getattr(m.goals, o).pmf[0] * (1 - getattr(m.goals, t).pmf[0])))
-        add(f"{side} To Score", yes_no, lambda m, _, t=team: _yes(1 - getattr(m.goals, t).pmf[0]))
-    add("1X2 & Both Teams To Score",
+
+    def team_totals(side: str, team: int) -> None:
+        add(
+            f"{side} Team Over/Under",
+            over_under,
+            lambda m, line: _asian(m.goals.teams[team], line),
+            per(_steps(0.5, 3.5, 1), (0.5, 1.5)),
+        )
+
+    team_totals("Home", 0)
+    team_totals("Away", 1)
+    add(
+        "Exact Goals",
+        {"FT": ("0", "1", "2", "3", "4", "5", "6+"), "1H": ("0", "1", "2", "3+"), "2H": ("0", "1", "2", "3+")},
+        lambda m, _: _buckets(m.goals.total, range(7 if m.halves else 4)),
+        margin=exotic,
+    )
+
+    def team_goals(side: str, team: int) -> None:
+        other = 1 - team
+        add(
+            f"{side} Exact Goals",
+            ("0", "1", "2", "3+"),
+            lambda m, _: _buckets(m.goals.teams[team], range(4)),
+            margin=exotic,
+        )
+        add(f"{side} Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.goals.teams[team]))
+        add(f"{side} Clean Sheet", yes_no, lambda m, _: _yes(m.goals.teams[other].pmf[0]))
+        add(
+            f"{side} Win To Nil",
+            yes_no,
+            lambda m, _: _yes(m.goals.teams[other].pmf[0] * (1 - m.goals.teams[team].pmf[0])),
+        )
+        add(f"{side} To Score", yes_no, lambda m, _: _yes(1 - m.goals.teams[team].pmf[0]))
+
+    team_goals("Home", 0)
+    team_goals("Away", 1)
+    add(
+        "1X2 & Both Teams To Score",
         ("1 & Yes", "1 & No", "X & Yes", "X & No", "2 & Yes", "2 & No"),
-        lambda m, _: tuple(p for row in m.goals.rb for p in row), margin=exotic)
-    add("1X2 & Over/Under",
+        lambda m, _: tuple(p for row in m.goals.rb for p in row),
+        margin=exotic,
+    )
+    add(
+        "1X2 & Over/Under",
         ("1 & Over", "1 & Under", "X & Over", "X & Under", "2 & Over", "2 & Under"),
-        lambda m, line: tuple(p for row in m.goals.rt for p in split(row, line)),
-        per((1.5, 2.5, 3.5), (0.5, 1.5)), margin=exotic)
-    add("Double Chance & Both Teams To Score",
+        lambda m, line: tuple(p for row in m.goals.rt for p in _split(row, line)),
+        per((1.5, 2.5, 3.5), (0.5, 1.5)),
+        margin=exotic,
+    )
+    add(
+        "Double Chance & Both Teams To Score",
         ("1X & Yes", "1X & No", "12 & Yes", "12 & No", "X2 & Yes", "X2 & No"),
-        lambda m, _: _dc_split(m.goals.rb), margin=exotic)
-    add("Double Chance & Over/Under",
+        lambda m, _: _dc_split(m.goals.rb),
+        margin=exotic,
+    )
+    add(
+        "Double Chance & Over/Under",
         ("1X & Over", "1X & Under", "12 & Over", "12 & Under", "X2 & Over", "X2 & Under"),
-        lambda m, line: _dc_split([split(row, line) for row in m.goals.rt]),
-        per((1.5, 2.5, 3.5), (0.5, 1.5)), margin=exotic)
-    add("Both Teams To Score & Over/Under",
+        lambda m, line: _dc_split([_split(row, line) for row in m.goals.rt]),
+        per((1.5, 2.5, 3.5), (0.5, 1.5)),
+        margin=exotic,
+    )
+    add(
+        "Both Teams To Score & Over/Under",
         ("Yes & Over", "Yes & Under", "No & Over", "No & Under"),
-        lambda m, line: tuple(p for row in m.goals.bt for p in split(row, line)),
-        per((1.5, 2.5, 3.5), (1.5,)), margin=exotic)
-    add("Winning Margin", ("1 by 1", "1 by 2", "1 by 3+", "X", "2 by 1", "2 by 2", "2 by 3+"),
-        lambda m, _: (lambda d: (d.eq(1), d.eq(2), 1 - d.le(2), d.eq(0), d.eq(-1), d.eq(-2),
-                                 d.le(-3)))(m.goals.diff), margin=exotic)
-    add("Goal Range", {"FT": ("0-1", "2-3", "4-5", "6+"), "1H": ("0", "1", "2+"),
-                       "2H": ("0", "1", "2+")},
+        lambda m, line: tuple(p for row in m.goals.bt for p in _split(row, line)),
+        per((1.5, 2.5, 3.5), (1.5,)),
+        margin=exotic,
+    )
+    add(
+        "Winning Margin",
+        ("1 by 1", "1 by 2", "1 by 3+", "X", "2 by 1", "2 by 2", "2 by 3+"),
+        lambda m, _: _winning_margin(m.goals.diff),
+        margin=exotic,
+    )
+    add(
+        "Goal Range",
+        {"FT": ("0-1", "2-3", "4-5", "6+"), "1H": ("0", "1", "2+"), "2H": ("0", "1", "2+")},
         lambda m, _: _buckets(m.goals.total, (0, 2, 4, 6) if m.halves else (0, 1, 2)),
-        margin=exotic)
+        margin=exotic,
+    )
     add("First Team To Score", ("1", "No goal", "2"), lambda m, _: _first_to_score(m.goals))
     add("Last Team To Score", ("1", "No goal", "2"), lambda m, _: _first_to_score(m.goals))
-    add("Corners Over/Under", over_under, lambda m, line: _asian(m.corners.total, line),
-        per(_steps(7.5, 12.5, 1), _steps(3.5, 5.5, 1)))
+    add(
+        "Corners Over/Under",
+        over_under,
+        lambda m, line: _asian(m.corners.total, line),
+        per(_steps(7.5, 12.5, 1), _steps(3.5, 5.5, 1)),
+    )
     add("Corners 1X2", one_x_two, lambda m, _: _three(m.corners.diff))
-    add("Corners Asian Handicap", ("1", "2"), lambda m, line: _asian(m.corners.diff, -line),
-        per(_steps(-2.5, 2.5, 1), _steps(-1.5, 1.5, 1)), "asian")
-    for side, team in (("Home", "home"), ("Away", "away")):
-        add(f"{side} Corners Over/Under", over_under,
-            lambda m, line, t=team: _asian(getattr(m.corners, t), line),
-            per(_steps(3.5, 6.5, 1), _steps(1.5, 3.5, 1)))
-    add("Corners Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.corners.total))
-    add("Cards Over/Under", over_under, lambda m, line: _asian(m.cards.total, line),
-        per(_steps(2.5, 6.5, 1), _steps(0.5, 3.5, 1)))
-    add("Cards 1X2", one_x_two, lambda m, _: _three(m.cards.diff))
-    add("Half Time/Full Time", tuple(f"{a}/{b}" for a in one_x_two for b in one_x_two),
-        lambda m, _: _ht_ft(m), margin=exotic, periods=whole)
-    add("Highest Scoring Half", ("1st", "2nd", "Equal"), lambda m, _: _highest_half(m),
-        periods=whole)
-    for side, team, result in (("Home", "home", 0), ("Away", "away", 2)):
-        add(f"{side} Score Both Halves", yes_no, lambda m, _, t=team: _yes(_both_halves(
-            m, lambda h: 1 - getattr(h.goals, t).pmf[0])), periods=whole)
-        add(f"{side} Win Both Halves", yes_no, lambda m, _, r=result: _yes(_both_halves(
-            m, lambda h: _three(h.goals.diff)[r])), margin=exotic, periods=whole)
-        add(f"{side} Win Either Half", yes_no, lambda m, _, r=result: _yes(_both_halves(
-            m, lambda h: _three(h.goals.diff)[r], either=True)), periods=whole)
-    add("Goal In Both Halves", yes_no,
-        lambda m, _: _yes(_both_halves(m, lambda h: 1 - h.goals.total.pmf[0])), periods=whole)
+    add(
+        "Corners Asian Handicap",
+        ("1", "2"),
+        lambda m, line: _asian(m.corners.diff, -line),
+        per(_steps(-2.5, 2.5, 1), _steps(-1.5, 1.5, 1)),
+        "asian",
+    )
 
-    core = {"1X2 - FT", "Double Chance - FT", "Draw No Bet - FT", "Over/Under - FT",
-            "Asian Handicap - FT", "Both Teams To Score - FT", "Correct Score - FT",
-            "Odd/Even - FT", "Half Time/Full Time"}
+    def team_corners(side: str, team: int) -> None:
+        add(
+            f"{side} Corners Over/Under",
+            over_under,
+            lambda m, line: _asian(m.corners.teams[team], line),
+            per(_steps(3.5, 6.5, 1), _steps(1.5, 3.5, 1)),
+        )
+
+    team_corners("Home", 0)
+    team_corners("Away", 1)
+    add("Corners Odd/Even", ("Odd", "Even"), lambda m, _: _odd(m.corners.total))
+    add(
+        "Cards Over/Under",
+        over_under,
+        lambda m, line: _asian(m.cards.total, line),
+        per(_steps(2.5, 6.5, 1), _steps(0.5, 3.5, 1)),
+    )
+    add("Cards 1X2", one_x_two, lambda m, _: _three(m.cards.diff))
+    add(
+        "Half Time/Full Time",
+        tuple(f"{a}/{b}" for a in one_x_two for b in one_x_two),
+        lambda m, _: _ht_ft(m),
+        margin=exotic,
+        periods=whole,
+    )
+    add("Highest Scoring Half", ("1st", "2nd", "Equal"), lambda m, _: _highest_half(m), periods=whole)
+
+    def team_halves(side: str, team: int) -> None:
+        result = 2 * team  # index of this team's win in (1, X, 2)
+        add(
+            f"{side} Score Both Halves",
+            yes_no,
+            lambda m, _: _yes(_both_halves(m, lambda h: 1 - h.goals.teams[team].pmf[0])),
+            periods=whole,
+        )
+        add(
+            f"{side} Win Both Halves",
+            yes_no,
+            lambda m, _: _yes(_both_halves(m, lambda h: _three(h.goals.diff)[result])),
+            margin=exotic,
+            periods=whole,
+        )
+        add(
+            f"{side} Win Either Half",
+            yes_no,
+            lambda m, _: _yes(_both_halves(m, lambda h: _three(h.goals.diff)[result], either=True)),
+            periods=whole,
+        )
+
+    team_halves("Home", 0)
+    team_halves("Away", 1)
+    add(
+        "Goal In Both Halves",
+        yes_no,
+        lambda m, _: _yes(_both_halves(m, lambda h: 1 - h.goals.total.pmf[0])),
+        periods=whole,
+    )
+
+    core = {
+        "1X2 - FT",
+        "Double Chance - FT",
+        "Draw No Bet - FT",
+        "Over/Under - FT",
+        "Asian Handicap - FT",
+        "Both Teams To Score - FT",
+        "Correct Score - FT",
+        "Odd/Even - FT",
+        "Half Time/Full Time",
+    }
     return tuple(replace(t, core=t.name in core) for t in types)
 
 
@@ -420,9 +556,17 @@ class _Spec:
     handicap_away: float | None
 
 
-_SPECS: tuple[_Spec, ...] = tuple(
-    _Spec(t, line, line if t.handicap_type else None, 0.0 - line if t.handicap_type else None)
-    for t in MARKET_TYPES for line in (t.lines or (None,)))
+def _specs() -> tuple[_Spec, ...]:
+    specs = []
+    for t in MARKET_TYPES:
+        if not t.lines:
+            specs.append(_Spec(t, None, None, None))
+        for line in t.lines:  # 0.0 - line: a handicap of 0 is 0.0 for both teams, never -0.0
+            specs.append(_Spec(t, line, line, 0.0 - line) if t.handicap_type else _Spec(t, line, None, None))
+    return tuple(specs)
+
+
+_SPECS = _specs()
 _CORE = tuple(i for i, s in enumerate(_SPECS) if s.type.core)
 _OPTIONAL = tuple(i for i, s in enumerate(_SPECS) if not s.type.core)
 
@@ -453,20 +597,32 @@ class FeedSnapshot:
 
 
 _TOURNAMENTS = (
-    ("Premier League", "England"), ("Championship", "England"), ("LaLiga", "Spain"),
-    ("Serie A", "Italy"), ("Bundesliga", "Germany"), ("Ligue 1", "France"),
-    ("Eredivisie", "Netherlands"), ("Primeira Liga", "Portugal"), ("Super Lig", "Turkey"),
-    ("Premiership", "Scotland"), ("NPFL", "Nigeria"), ("Premier League", "Ghana"),
-    ("Premier League", "Kenya"), ("Premier League", "Uganda"), ("Premier League", "Tanzania"),
-    ("Super League", "Zambia"), ("Premiership", "South Africa"), ("Serie A", "Brazil"),
-    ("Liga Profesional", "Argentina"), ("MLS", "USA"),
+    ("Premier League", "England"),
+    ("Championship", "England"),
+    ("LaLiga", "Spain"),
+    ("Serie A", "Italy"),
+    ("Bundesliga", "Germany"),
+    ("Ligue 1", "France"),
+    ("Eredivisie", "Netherlands"),
+    ("Primeira Liga", "Portugal"),
+    ("Super Lig", "Turkey"),
+    ("Premiership", "Scotland"),
+    ("NPFL", "Nigeria"),
+    ("Premier League", "Ghana"),
+    ("Premier League", "Kenya"),
+    ("Premier League", "Uganda"),
+    ("Premier League", "Tanzania"),
+    ("Super League", "Zambia"),
+    ("Premiership", "South Africa"),
+    ("Serie A", "Brazil"),
+    ("Liga Profesional", "Argentina"),
+    ("MLS", "USA"),
 )
 _TOWNS = (
-    "Aldwick", "Barrow", "Brenton", "Carlow", "Dunmore", "Easton", "Fairhaven", "Glenwood",
-    "Harlow", "Ironbridge", "Kingsford", "Lakeside", "Marlow", "Newbury", "Oakham", "Portland",
-    "Queensbury", "Redcliff", "Stanmore", "Thornbury", "Upton", "Westfield", "Yarmouth",
-    "Ashby", "Bexley", "Clifton", "Denham", "Elmstead", "Fenwick", "Grafton",
-)
+    "Aldwick Barrow Brenton Carlow Dunmore Easton Fairhaven Glenwood Harlow Ironbridge "
+    "Kingsford Lakeside Marlow Newbury Oakham Portland Queensbury Redcliff Stanmore Thornbury "
+    "Upton Westfield Yarmouth Ashby Bexley Clifton Denham Elmstead Fenwick Grafton "
+).split()
 _SUFFIXES = ("United", "City", "FC", "Rovers", "Athletic", "Town", "Wanderers", "Stars")
 _BOOKMAKERS = (
     ("BetPawa", "betpawa", "https://www.betpawa.ng"),
@@ -511,22 +667,34 @@ class Feed:
         horizon: kickoffs lie up to this far after the current cycle.
     """
 
-    def __init__(self, *, events: int, bookmakers: int = 3, seed: int = 0, start: datetime,
-                 interval: timedelta = timedelta(minutes=10), markets_per_snapshot: int = 170,
-                 change_rate: float = 0.05, horizon: timedelta = timedelta(days=4)) -> None:
+    def __init__(
+        self,
+        *,
+        events: int,
+        bookmakers: int = 3,
+        seed: int = 0,
+        start: datetime,
+        interval: timedelta = timedelta(minutes=10),
+        markets_per_snapshot: int = 170,
+        change_rate: float = 0.05,
+        horizon: timedelta = timedelta(days=4),
+    ) -> None:
         if start.tzinfo is None or start.utcoffset() is None:
             raise InvalidInputError(f"start must be timezone-aware, got {start.isoformat()}")
         if events < 1 or bookmakers < 1:
-            raise InvalidInputError(f"need at least one event and one bookmaker, got "
-                                    f"events={events}, bookmakers={bookmakers}")
+            raise InvalidInputError(
+                f"need at least one event and one bookmaker, got events={events}, bookmakers={bookmakers}"
+            )
         if not len(_CORE) <= markets_per_snapshot <= len(_SPECS):
-            raise InvalidInputError(f"markets_per_snapshot must lie in [{len(_CORE)}, "
-                                    f"{len(_SPECS)}], got {markets_per_snapshot}")
+            raise InvalidInputError(
+                f"markets_per_snapshot must lie in [{len(_CORE)}, {len(_SPECS)}], got {markets_per_snapshot}"
+            )
         if not 0.0 <= change_rate <= 0.9:
             raise InvalidInputError(f"change_rate must lie in [0, 0.9], got {change_rate}")
         if interval <= timedelta(0) or horizon < timedelta(days=1):
-            raise InvalidInputError(f"need interval > 0 and horizon >= 1 day, got "
-                                    f"interval={interval}, horizon={horizon}")
+            raise InvalidInputError(
+                f"need interval > 0 and horizon >= 1 day, got interval={interval}, horizon={horizon}"
+            )
         self.start, self.interval, self.horizon = start, interval, horizon
         self.markets_per_snapshot = markets_per_snapshot
         self.change_rate = change_rate
@@ -534,20 +702,26 @@ class Feed:
         self._rng = random.Random(seed)
         rng = self._rng
         self.sport: dict[str, str] = {"name": "Football", "slug": "football"}
-        self.tournaments: list[dict[str, str]] = [
-            {"name": name, "country": country} for name, country in _TOURNAMENTS]
-        self.bookmakers: list[dict[str, str | None]] = [
-            {"name": name, "slug": slug, "base_url": url}
-            for name, slug, url in _BOOKMAKERS[:bookmakers]]
-        self.bookmakers += [{"name": f"Bookmaker {n}", "slug": f"bookmaker{n}",
-                             "base_url": f"https://bookmaker{n}.example"}
-                            for n in range(len(_BOOKMAKERS) + 1, bookmakers + 1)]
+        self.tournaments: list[dict[str, str]] = [{"name": name, "country": country} for name, country in _TOURNAMENTS]
+        self.bookmakers: list[dict[str, str]] = [
+            {"name": name, "slug": slug, "base_url": url} for name, slug, url in _BOOKMAKERS[:bookmakers]
+        ]
+        self.bookmakers += [
+            {"name": f"Bookmaker {n}", "slug": f"bookmaker{n}", "base_url": f"https://bookmaker{n}.example"}
+            for n in range(len(_BOOKMAKERS) + 1, bookmakers + 1)
+        ]
         self._margins = [0.05] + [rng.uniform(0.03, 0.06) for _ in range(bookmakers - 1)]
         self._teams = [
-            [(f"{town} {suffix}", rng.gauss(0.0, 0.35))
-             for town, suffix in zip(rng.sample(_TOWNS, _TEAMS_PER_TOURNAMENT),
-                                     rng.choices(_SUFFIXES, k=_TEAMS_PER_TOURNAMENT))]
-            for _ in _TOURNAMENTS]
+            [
+                (f"{town} {suffix}", rng.gauss(0.0, 0.35))
+                for town, suffix in zip(
+                    rng.sample(_TOWNS, _TEAMS_PER_TOURNAMENT),
+                    rng.choices(_SUFFIXES, k=_TEAMS_PER_TOURNAMENT),
+                    strict=True,
+                )
+            ]
+            for _ in _TOURNAMENTS
+        ]
         self._live: list[_Live] = []
         self._seen: dict[str, FeedEvent] = {}
         self._serial = 0
@@ -573,8 +747,7 @@ class Feed:
         ordered by event slot then bookmaker.
         """
         if index != self._next:
-            raise InvalidInputError(f"cycles are produced in order: expected cycle {self._next}, "
-                                    f"got {index}")
+            raise InvalidInputError(f"cycles are produced in order: expected cycle {self._next}, got {index}")
         self._next += 1
         now = self.captured_at(index)
         if index == 0:
@@ -592,11 +765,10 @@ class Feed:
         out: list[FeedSnapshot] = []
         for live in self._live:
             key = live.event.betpawa_event_id
-            for slug, book in zip(slugs, live.books):
+            for slug, book in zip(slugs, live.books, strict=True):
                 markets = list(book.markets)
                 if book.held:
-                    for slot in sorted((s for s, (hidden, _) in book.held.items() if hidden),
-                                       reverse=True):
+                    for slot in sorted((s for s, (hidden, _) in book.held.items() if hidden), reverse=True):
                         del markets[slot]
                 out.append(FeedSnapshot(key, slug, now, markets))
         return out
@@ -608,10 +780,14 @@ class Feed:
         t = rng.randrange(len(_TOURNAMENTS))
         (home, s_home), (away, s_away) = rng.sample(self._teams[t], 2)
         edge = s_home - s_away
-        goals = (_q(1.3 * math.exp(0.12 + 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0),
-                 _q(1.3 * math.exp(-0.12 - 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0))
-        corners = (_q(5.2 * math.exp(0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0),
-                   _q(4.4 * math.exp(-0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0))
+        goals = (
+            _q(1.3 * math.exp(0.12 + 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0),
+            _q(1.3 * math.exp(-0.12 - 0.5 * edge + rng.gauss(0, 0.08)), 0.02, 0.2, 4.0),
+        )
+        corners = (
+            _q(5.2 * math.exp(0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0),
+            _q(4.4 * math.exp(-0.2 * edge + rng.gauss(0, 0.1)), 0.1, 2.0, 9.0),
+        )
         cards = (_q(rng.uniform(1.4, 2.6), 0.1, 0.5, 4.0), _q(rng.uniform(1.5, 2.8), 0.1, 0.5, 4.0))
         periods = _match(goals, corners, cards)
         probs = [s.type.price(periods[s.type.period], s.line) for s in _SPECS]
@@ -619,13 +795,22 @@ class Feed:
         name, country = _TOURNAMENTS[t]
         event = FeedEvent(str(30_000_000 + self._serial * 7), name, country, home, away, kickoff)
         self._seen[event.betpawa_event_id] = event
+        # BetPawa picks its optional markets; the others offer mostly the same, a tenth differs
         extra = self.markets_per_snapshot - len(_CORE)
+        picked = rng.sample(_OPTIONAL, extra)
+        others = sorted(set(_OPTIONAL) - set(picked))
+        swap = min(extra // 10, len(others))
         books = []
-        for margin in self._margins:
-            specs = sorted(_CORE + tuple(rng.sample(_OPTIONAL, extra)))
-            markets = [self._market(_SPECS[i], self._price(
-                _SPECS[i].type.outcomes, probs[i], 1.0 + margin + _SPECS[i].type.margin, 0.03))
-                for i in specs]
+        for number, margin in enumerate(self._margins):
+            own = picked if number == 0 else rng.sample(picked, extra - swap) + rng.sample(others, swap)
+            specs = sorted((*_CORE, *own))
+            markets = [
+                self._market(
+                    _SPECS[i],
+                    self._price(_SPECS[i].type.outcomes, probs[i], 1.0 + margin + _SPECS[i].type.margin, 0.03),
+                )
+                for i in specs
+            ]
             books.append(_Book(specs, markets, margin))
         return _Live(event, probs, books)
 
@@ -662,9 +847,12 @@ class Feed:
                             self._move(live, book, pos)
                         elif kind < change + suspend:
                             old = book.markets[pos]
-                            book.markets[pos] = {**old, "outcomes": [
-                                self._outcome(o["name"], round(o["odds"] * 100), False)
-                                for o in old["outcomes"]]}
+                            book.markets[pos] = {
+                                **old,
+                                "outcomes": [
+                                    self._outcome(o["name"], round(o["odds"] * 100), False) for o in old["outcomes"]
+                                ],
+                            }
                             book.held[pos] = (False, index + rng.randint(1, 4))
                         else:
                             book.held[pos] = (True, index + rng.randint(1, 6))
@@ -677,10 +865,10 @@ class Feed:
         true = live.probs[book.specs[slot]]
         old = book.markets[slot]["outcomes"]
         factor = 1.0 + book.margin + spec.type.margin
-        drifted = [0.8 / (o["odds"] * factor) + 0.2 * p for o, p in zip(old, true)]
+        drifted = [0.8 / (o["odds"] * factor) + 0.2 * p for o, p in zip(old, true, strict=True)]
         scale = sum(true) / sum(drifted)
         outcomes = self._price(spec.type.outcomes, [p * scale for p in drifted], factor, 0.06)
-        if all(a is b for a, b in zip(outcomes, old)):
+        if all(a is b for a, b in zip(outcomes, old, strict=True)):
             # too small a move to show at 2 decimals: move the longest price by one tick
             i = max(range(len(outcomes)), key=lambda k: outcomes[k]["odds"])
             cents = round(outcomes[i]["odds"] * 100)
@@ -688,8 +876,7 @@ class Feed:
             outcomes[i] = self._outcome(outcomes[i]["name"], cents, True)
         book.markets[slot] = {**book.markets[slot], "outcomes": outcomes}
 
-    def _price(self, names: Sequence[str], probs: Sequence[float], factor: float,
-               noise: float) -> list[dict[str, Any]]:
+    def _price(self, names: Sequence[str], probs: Sequence[float], factor: float, noise: float) -> list[dict[str, Any]]:
         """Active outcomes priced from ``probs`` with margin ``factor - 1``, each probability
         first moved by a random factor within ``1 +- noise`` (the bookmaker's own view) and the
         whole rescaled to the same total."""
@@ -698,7 +885,7 @@ class Feed:
         noisy = [p * (low + spread * rnd()) for p in probs]
         factor *= sum(probs) / (sum(noisy) or 1.0)  # the opinion moves prices, not the margin
         out = []
-        for name, p in zip(names, noisy):
+        for name, p in zip(names, noisy, strict=True):
             q = p * factor
             if q * _MAX_CENTS <= 100.0:
                 cents = _MAX_CENTS
@@ -723,13 +910,15 @@ class Feed:
 
     @staticmethod
     def _market(spec: _Spec, outcomes: list[dict[str, Any]]) -> Market:
-        return {"betpawa_market_id": spec.type.market_id,
-                "betpawa_market_name": spec.type.name,
-                "line": spec.line,
-                "handicap_type": spec.type.handicap_type,
-                "handicap_home": spec.handicap_home,
-                "handicap_away": spec.handicap_away,
-                "outcomes": outcomes}
+        return {
+            "betpawa_market_id": spec.type.market_id,
+            "betpawa_market_name": spec.type.name,
+            "line": spec.line,
+            "handicap_type": spec.type.handicap_type,
+            "handicap_home": spec.handicap_home,
+            "handicap_away": spec.handicap_away,
+            "outcomes": outcomes,
+        }
 
 
 def _q(value: float, step: float, low: float, high: float) -> float:
@@ -751,18 +940,17 @@ class FeedStore(Protocol):
 
     async def upsert_sport(self, name: str, slug: str) -> Sport: ...
 
-    async def upsert_tournament(self, sport_id: int, name: str,
-                                country: str | None = None) -> Tournament: ...
+    async def upsert_tournament(self, sport_id: int, name: str, country: str | None = None) -> Tournament: ...
 
-    async def upsert_bookmaker(self, name: str, slug: str,
-                               base_url: str | None = None) -> Bookmaker: ...
+    async def upsert_bookmaker(self, name: str, slug: str, base_url: str | None = None) -> Bookmaker: ...
 
-    async def upsert_event(self, tournament_id: int, betpawa_event_id: str, home_team: str,
-                           away_team: str, kickoff: datetime) -> Event: ...
+    async def upsert_event(
+        self, tournament_id: int, betpawa_event_id: str, home_team: str, away_team: str, kickoff: datetime
+    ) -> Event: ...
 
-    async def link_event_bookmaker(self, event_id: int, bookmaker_id: int,
-                                   bookmaker_event_id: str | None = None,
-                                   event_url: str | None = None) -> EventBookmaker: ...
+    async def link_event_bookmaker(
+        self, event_id: int, bookmaker_id: int, bookmaker_event_id: str | None = None, event_url: str | None = None
+    ) -> EventBookmaker: ...
 
 
 @dataclass
@@ -776,8 +964,9 @@ class FeedIds:
     links: set[tuple[int, int]] = field(default_factory=set)
 
 
-async def register(store: FeedStore, feed: Feed, snapshots: Sequence[FeedSnapshot],
-                   ids: FeedIds | None = None) -> FeedIds:
+async def register(
+    store: FeedStore, feed: Feed, snapshots: Sequence[FeedSnapshot], ids: FeedIds | None = None
+) -> FeedIds:
     """Upsert the sport, tournaments, bookmakers, events and event-bookmaker links that
     ``snapshots`` need and ``ids`` does not hold yet.
 
@@ -797,27 +986,26 @@ async def register(store: FeedStore, feed: Feed, snapshots: Sequence[FeedSnapsho
         key = (t["name"], t["country"])
         if key not in ids.tournaments:
             ids.tournaments[key] = (await store.upsert_tournament(ids.sport, *key)).id
-    urls: dict[str, str | None] = {}
+    urls = {b["slug"]: b["base_url"] for b in feed.bookmakers}
     for b in feed.bookmakers:
-        slug = str(b["slug"])
-        urls[slug] = b["base_url"]
-        if slug not in ids.bookmakers:
-            ids.bookmakers[slug] = (await store.upsert_bookmaker(
-                str(b["name"]), slug, b["base_url"])).id
+        if b["slug"] not in ids.bookmakers:
+            ids.bookmakers[b["slug"]] = (await store.upsert_bookmaker(b["name"], b["slug"], b["base_url"])).id
     for snap in snapshots:
         event_id = ids.events.get(snap.event_key)
         if event_id is None:
             e = feed.events_seen[snap.event_key]
-            event_id = ids.events[snap.event_key] = (await store.upsert_event(
-                ids.tournaments[(e.tournament, e.country)], e.betpawa_event_id, e.home_team,
-                e.away_team, e.kickoff)).id
+            event_id = ids.events[snap.event_key] = (
+                await store.upsert_event(
+                    ids.tournaments[(e.tournament, e.country)], e.betpawa_event_id, e.home_team, e.away_team, e.kickoff
+                )
+            ).id
         bookmaker_id = ids.bookmakers[snap.bookmaker_slug]
         if (event_id, bookmaker_id) not in ids.links:
-            own_id = (snap.event_key if snap.bookmaker_slug == "betpawa"
-                      else f"{snap.bookmaker_slug[:2]}{snap.event_key}")
+            own_id = (
+                snap.event_key if snap.bookmaker_slug == "betpawa" else f"{snap.bookmaker_slug[:2]}{snap.event_key}"
+            )
             base = urls.get(snap.bookmaker_slug)
-            await store.link_event_bookmaker(event_id, bookmaker_id, own_id,
-                                             f"{base}/event/{own_id}" if base else None)
+            await store.link_event_bookmaker(event_id, bookmaker_id, own_id, f"{base}/event/{own_id}" if base else None)
             ids.links.add((event_id, bookmaker_id))
     return ids
 
@@ -836,8 +1024,14 @@ def to_write(snapshots: Sequence[FeedSnapshot], ids: FeedIds) -> list[dict[str, 
             event_id, bookmaker_id = ids.events[snap.event_key], ids.bookmakers[snap.bookmaker_slug]
         except KeyError as exc:
             raise UnknownReferenceError(
-                f"{exc.args[0]!r} is not registered; call register(store, feed, snapshots) "
-                "first") from None
-        out.append({"event_id": event_id, "bookmaker_id": bookmaker_id,
-                    "captured_at": snap.captured_at, "markets": snap.markets})
+                f"{exc.args[0]!r} is not registered; call register(store, feed, snapshots) first"
+            ) from None
+        out.append(
+            {
+                "event_id": event_id,
+                "bookmaker_id": bookmaker_id,
+                "captured_at": snap.captured_at,
+                "markets": snap.markets,
+            }
+        )
     return out

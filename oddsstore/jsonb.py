@@ -8,19 +8,18 @@ than the standard library, which on a 600,000-market batch is most of the client
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import asyncpg
 import orjson
 
 _VERSION = b"\x01"
-# Non-string keys (ints, floats, bools) become strings, as json.dumps would make them.
-_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def encode(value: Any) -> bytes:
     """Encode a Python value as jsonb wire bytes."""
-    return _VERSION + orjson.dumps(value, option=_OPTIONS)
+    return _VERSION + orjson.dumps(value)
 
 
 def decode(data: bytes) -> Any:
@@ -28,23 +27,39 @@ def decode(data: bytes) -> Any:
     return orjson.loads(data[1:])
 
 
-def check_encodable(value: Any) -> None:
-    """Raise ``TypeError``/``ValueError`` if :func:`encode` would fail or store something else
-    than given (NaN and infinity, which JSON cannot hold and orjson would turn into null)."""
-    orjson.dumps(value, option=_OPTIONS)
-    _reject_non_finite(value)
+def json_problem(value: Any, where: str = "") -> str | None:
+    """Say why ``value`` is not plain JSON that jsonb stores as given, or return ``None``.
 
-
-def _reject_non_finite(value: Any) -> None:
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{value!r} is not valid JSON")
-    elif isinstance(value, dict):
-        for item in value.values():
-            _reject_non_finite(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _reject_non_finite(item)
+    Plain JSON: dicts with string keys, lists and tuples, strings without NUL (jsonb cannot hold
+    it), finite floats, 64-bit integers, booleans and None. Names the first offending place,
+    e.g. ``['data'][3]``. Other types (datetimes, sets, ...) are refused, not converted.
+    """
+    pending: list[tuple[str, Any]] = [(where, value)]
+    while pending:
+        path, item = pending.pop()
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, str):
+            if "\x00" in item:
+                return f"{path}: text contains a NUL character, which jsonb cannot store"
+        elif isinstance(item, int):
+            if not -(2**63) <= item < 2**64:
+                return f"{path}: integer {item} is out of the 64-bit range"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{path}: {item!r} is not a JSON number"
+        elif isinstance(item, dict):
+            for key, nested in item.items():
+                if not isinstance(key, str):
+                    return f"{path}: key {key!r} is not a string"
+                if "\x00" in key:
+                    return f"{path}: key {key!r} contains a NUL character"
+                pending.append((f"{path}[{key!r}]", nested))
+        elif isinstance(item, (list, tuple)):
+            pending.extend((f"{path}[{index}]", nested) for index, nested in enumerate(item))
+        else:
+            return f"{path}: {type(item).__name__} is not a JSON type"
+    return None
 
 
 async def register(connection: asyncpg.Connection) -> None:

@@ -50,10 +50,12 @@ def utc_day(moment: datetime) -> date:
 
 
 async def ensure(connection: asyncpg.Connection, queries: Queries, days: Iterable[date]) -> list[str]:
-    """Create the missing partitions for ``days`` in a short transaction of its own.
+    """Create the missing partitions for ``days``, in the caller's transaction if it has one.
 
     One call per run of consecutive days (a batch usually spans one or two), so a late batch
-    from ten days ago does not create the nine empty days in between.
+    from ten days ago does not create the nine empty days in between. Inside a write's
+    transaction, a refused write leaves no partition behind; the creator then holds the
+    creation lock until it commits, so others that need a new day wait that long.
     """
     created: list[str] = []
     async with connection.transaction():
@@ -77,14 +79,20 @@ def _ident(name: str) -> str:
 
 
 async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_day: date) -> list[PartitionInfo]:
-    """Detach (``CONCURRENTLY``) and drop every partition of a day before ``cutoff_day``.
+    """Drop every partition of a day before ``cutoff_day``, all tables together.
 
-    A concurrent detach never blocks readers or writers of the parent; it waits for queries that
-    may still read the partition. One caller at a time (a session advisory lock); a detach left
-    pending by an interrupted run is finished with ``FINALIZE``. Must run outside a transaction.
+    First, in a short transaction, market states that only the expiring days hold are carried
+    forward (``oddsstore_prepare_retention``). Then each partition is detached ``CONCURRENTLY``,
+    which never blocks readers or writers of the parent (it waits for queries that may still
+    read the partition), and dropped. One caller at a time (a session advisory lock); a detach
+    left pending by an interrupted run is finished with ``FINALIZE``. Must run outside a
+    transaction.
     """
+    cutoff = datetime.combine(cutoff_day, time(), UTC)
     await queries.lock_retention(connection)
     try:
+        async with connection.transaction():
+            await queries.prepare_retention(connection, cutoff=cutoff)
         expired: list[PartitionInfo] = await queries.expired_partitions(connection, cutoff_day=cutoff_day)
         for partition in expired:
             mode = "finalize" if partition.detach_pending else "concurrently"
@@ -93,7 +101,6 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
                 f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}"
             )
             await connection.execute(f"drop table {_ident(partition.name)}")
-        await queries.forget_expired_latest(connection, cutoff=datetime.combine(cutoff_day, time(), UTC))
     finally:
         await queries.unlock_retention(connection)
     return expired

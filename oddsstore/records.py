@@ -7,7 +7,6 @@ Record models mirror the columns a named query returns (``-- record:`` in ``quer
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -43,7 +42,9 @@ OptionalText = Annotated[str | None, Field(strict=True, pattern=r"^[^\x00]*$")]
 Odds = Annotated[float, Field(strict=True, gt=1.0, allow_inf_nan=False)]
 OptionalNumber = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 AwareDatetime = Annotated[datetime, AfterValidator(require_aware)]
-Id = Annotated[int, Field(strict=True, gt=0, le=2**63 - 1)]
+# Reference ids are PostgreSQL integers; scrape run ids are bigints.
+Id = Annotated[int, Field(strict=True, gt=0, le=2**31 - 1)]
+BigId = Annotated[int, Field(strict=True, gt=0, le=2**63 - 1)]
 
 
 class _Input(BaseModel):
@@ -130,22 +131,15 @@ def duplicate_market(keys: list[tuple[str, float | None]]) -> str | None:
 
 
 def unstorable_json(value: Any) -> str | None:
-    """Say why ``value`` cannot be stored as jsonb (not JSON, NaN, NUL), or return ``None``."""
-    if value is None:
-        return None
-    try:
-        jsonb.check_encodable(value)
-    except (TypeError, ValueError) as exc:
-        return f"raw_response is not JSON-serialisable: {exc}"
-    if "\\u0000" in json.dumps(value):
-        return "raw_response contains a NUL character, which jsonb cannot store"
-    return None
+    """Say why ``raw_response`` cannot be stored as jsonb, or return ``None``."""
+    problem = jsonb.json_problem(value, "raw_response")
+    return None if problem is None else f"not storable as JSON: {problem}"
 
 
 class ScrapeErrorIn(_Input):
     """One failure seen during a scrape run; ``occurred_at`` defaults to the database's now()."""
 
-    scrape_run_id: Id
+    scrape_run_id: BigId
     error_type: Name
     error_message: Annotated[str, Field(strict=True), AfterValidator(_check_optional_text)]
     bookmaker_id: Id | None = None
@@ -278,12 +272,13 @@ class ErrorSummary(_Record):
 
 
 class PartitionInfo(_Record):
-    """One daily partition of a partitioned table. ``detach_pending``: a concurrent detach of it
+    """One daily partition of a partitioned table. ``rows_estimate`` is the planner's estimate,
+    ``None`` until the partition is first analysed. ``detach_pending``: a concurrent detach of it
     was interrupted; the next retention run finishes it."""
 
     parent: str
     name: str
     day: date
-    rows_estimate: int
+    rows_estimate: int | None
     total_bytes: int
     detach_pending: bool

@@ -15,6 +15,7 @@ from oddsstore import jsonb, migrations, partitions, writes
 from oddsstore.errors import (
     DuplicateSnapshotError,
     InvalidInputError,
+    MigrationError,
     OutsidePartitionWindowError,
     UnknownReferenceError,
 )
@@ -89,15 +90,17 @@ class OddsStore:
         """
 
         async def open_store() -> OddsStore:
+            queries = Queries.from_directory(sql_directory("queries"))
             user_init: Callable[[asyncpg.Connection], Awaitable[None]] | None = pool_options.pop("init", None)
 
             async def init(connection: asyncpg.Connection) -> None:
                 await jsonb.register(connection)
+                await queries.create_stage(connection)
                 if user_init is not None:
                     await user_init(connection)
 
             pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
-            return cls(pool, dsn, retention_days=retention_days, days_ahead=days_ahead)
+            return cls(pool, dsn, retention_days=retention_days, days_ahead=days_ahead, queries=queries)
 
         return _Connecting(open_store)
 
@@ -129,24 +132,17 @@ class OddsStore:
 
     async def upsert_sport(self, name: str, slug: str) -> Sport:
         """Insert a sport or rename the one with ``slug``; returns the stored row."""
-        async with _server_errors():
-            sport: Sport = await self.queries.upsert_sport(self._pool, name=name, slug=slug)
+        sport: Sport = await self._query("upsert_sport", name=name, slug=slug)
         return sport
 
     async def upsert_tournament(self, sport_id: int, name: str, country: str | None = None) -> Tournament:
         """Insert a tournament or return the one with this sport, name and country."""
-        async with _server_errors():
-            tournament: Tournament = await self.queries.upsert_tournament(
-                self._pool, sport_id=sport_id, name=name, country=country
-            )
+        tournament: Tournament = await self._query("upsert_tournament", sport_id=sport_id, name=name, country=country)
         return tournament
 
     async def upsert_bookmaker(self, name: str, slug: str, base_url: str | None = None) -> Bookmaker:
         """Insert a bookmaker or update the one with ``slug``; returns the stored row."""
-        async with _server_errors():
-            bookmaker: Bookmaker = await self.queries.upsert_bookmaker(
-                self._pool, name=name, slug=slug, base_url=base_url
-            )
+        bookmaker: Bookmaker = await self._query("upsert_bookmaker", name=name, slug=slug, base_url=base_url)
         return bookmaker
 
     async def upsert_event(
@@ -154,15 +150,14 @@ class OddsStore:
     ) -> Event:
         """Insert an event or update the one with ``betpawa_event_id`` (kickoff must be aware)."""
         _aware("kickoff", kickoff)
-        async with _server_errors():
-            event: Event = await self.queries.upsert_event(
-                self._pool,
-                tournament_id=tournament_id,
-                betpawa_event_id=betpawa_event_id,
-                home_team=home_team,
-                away_team=away_team,
-                kickoff=kickoff,
-            )
+        event: Event = await self._query(
+            "upsert_event",
+            tournament_id=tournament_id,
+            betpawa_event_id=betpawa_event_id,
+            home_team=home_team,
+            away_team=away_team,
+            kickoff=kickoff,
+        )
         return event
 
     async def link_event_bookmaker(
@@ -173,56 +168,66 @@ class OddsStore:
         event_url: str | None = None,
     ) -> EventBookmaker:
         """Record that a bookmaker offers an event, with its own event id and page if known."""
-        async with _server_errors():
-            link: EventBookmaker = await self.queries.link_event_bookmaker(
-                self._pool,
-                event_id=event_id,
-                bookmaker_id=bookmaker_id,
-                bookmaker_event_id=bookmaker_event_id,
-                event_url=event_url,
-            )
+        link: EventBookmaker = await self._query(
+            "link_event_bookmaker",
+            event_id=event_id,
+            bookmaker_id=bookmaker_id,
+            bookmaker_event_id=bookmaker_event_id,
+            event_url=event_url,
+        )
         return link
 
     async def get_event(self, event_id: int) -> Event | None:
         """One event by id, or ``None``."""
-        event: Event | None = await self.queries.get_event(self._pool, event_id=event_id)
+        event: Event | None = await self._query("get_event", event_id=event_id)
         return event
 
     async def bookmakers(self) -> list[Bookmaker]:
         """All bookmakers, by id."""
-        found: list[Bookmaker] = await self.queries.list_bookmakers(self._pool)
+        found: list[Bookmaker] = await self._query("list_bookmakers")
         return found
 
     # --- scrape runs ---------------------------------------------------------------------------
 
-    async def start_scrape_run(self, trigger: str | None = None) -> ScrapeRun:
-        """Open a scrape run (state ``running``, started now)."""
-        run: ScrapeRun = await self.queries.start_scrape_run(self._pool, trigger=trigger)
+    async def start_scrape_run(self, trigger: str | None = None, started_at: datetime | None = None) -> ScrapeRun:
+        """Open a scrape run (state ``running``).
+
+        :param trigger: what started it (scheduled, manual, ...).
+        :param started_at: when it started (aware); the database's now() when ``None``. Pass it
+            when replaying or backfilling, so stale_odds compares runs and snapshots rightly.
+        """
+        _aware("started_at", started_at)
+        run: ScrapeRun = await self._query("start_scrape_run", trigger=trigger, started_at=started_at)
         return run
 
     async def finish_scrape_run(
-        self, run_id: int, status: ScrapeStatus | str, events_scraped: int = 0, events_failed: int = 0
+        self,
+        run_id: int,
+        status: ScrapeStatus | str,
+        events_scraped: int = 0,
+        events_failed: int = 0,
+        completed_at: datetime | None = None,
     ) -> ScrapeRun:
         """Close a run with its final ``status`` (completed, partial or failed) and counts.
 
-        Raises :class:`UnknownReferenceError` if there is no such run.
+        :param completed_at: when it ended (aware); the database's now() when ``None``.
+        :raises InvalidInputError: a status that is not final, or a negative count.
+        :raises UnknownReferenceError: there is no such run.
         """
-        try:
-            final = ScrapeStatus(status)
-        except ValueError:
-            raise InvalidInputError(
-                f"status must be one of {', '.join(s.value for s in ScrapeStatus)}, got {status!r}"
-            ) from None
+        final = (ScrapeStatus.COMPLETED, ScrapeStatus.PARTIAL, ScrapeStatus.FAILED)
+        if status not in final:
+            raise InvalidInputError(f"status must be one of {', '.join(final)}, got {status!r}")
         if events_scraped < 0 or events_failed < 0:
             raise InvalidInputError(f"event counts must be >= 0, got {events_scraped}, {events_failed}")
-        async with _server_errors():
-            run: ScrapeRun | None = await self.queries.finish_scrape_run(
-                self._pool,
-                run_id=run_id,
-                status=final.value,
-                events_scraped=events_scraped,
-                events_failed=events_failed,
-            )
+        _aware("completed_at", completed_at)
+        run: ScrapeRun | None = await self._query(
+            "finish_scrape_run",
+            run_id=run_id,
+            status=ScrapeStatus(status).value,
+            events_scraped=events_scraped,
+            events_failed=events_failed,
+            completed_at=completed_at,
+        )
         if run is None:
             raise UnknownReferenceError(f"no scrape run with id {run_id}")
         return run
@@ -236,7 +241,7 @@ class OddsStore:
         if not batch:
             return 0
         days = [partitions.utc_day(e.occurred_at or datetime.now(UTC)) for e in batch]
-        async with self._pool.acquire() as connection, _server_errors():
+        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
             await partitions.ensure(connection, self.queries, days)
             stored: int = await self.queries.insert_scrape_errors(
                 connection,
@@ -251,12 +256,12 @@ class OddsStore:
 
     async def recent_scrape_runs(self, limit: int = 20) -> list[ScrapeRun]:
         """The most recent scrape runs, newest first."""
-        runs: list[ScrapeRun] = await self.queries.recent_scrape_runs(self._pool, limit=limit)
+        runs: list[ScrapeRun] = await self._query("recent_scrape_runs", limit=limit)
         return runs
 
     async def scrape_errors(self, run_id: int) -> list[ScrapeError]:
         """The errors one run recorded, oldest first."""
-        found: list[ScrapeError] = await self.queries.scrape_errors_of_run(self._pool, run_id=run_id)
+        found: list[ScrapeError] = await self._query("scrape_errors_of_run", run_id=run_id)
         return found
 
     # --- odds ----------------------------------------------------------------------------------
@@ -277,25 +282,37 @@ class OddsStore:
         :raises DuplicateSnapshotError: a snapshot with the same event, bookmaker and time is
             already stored.
 
-        Partitions the batch needs are created first, in their own short transaction. Then: one
-        call reserves snapshot ids, two COPYs write snapshots and markets, one statement moves
-        ``latest_snapshots``.
+        All in one transaction, the partitions it needs included: one call creates missing
+        partitions (none on most writes), one reserves snapshot ids, two COPYs fill the
+        connection's stage tables, and one round trip of set-based statements records the
+        snapshots and logs only the markets that changed since each pair's previous snapshot.
+        Batches may arrive out of order.
         """
+        if scrape_run_id is not None and (
+            not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
+        ):
+            raise InvalidInputError(f"scrape_run_id must be a positive integer or None, got {scrape_run_id!r}")
         batch = writes.validate_snapshots(snapshots, self._window())
         if not batch:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
         days = [partitions.utc_day(s["captured_at"]) for s in batch]
-        async with self._pool.acquire() as connection, _server_errors():
+        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
             await partitions.ensure(connection, self.queries, days)
-            async with connection.transaction():
-                return await writes.copy_snapshots(connection, self.queries, batch, scrape_run_id)
+            return await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
 
     async def latest_odds(self, event_id: int) -> list[MarketOdds]:
         """Each bookmaker's latest markets for an event (by bookmaker, market, line).
 
         Reads only the newest snapshot per bookmaker; its cost does not grow with history.
         """
-        found: list[MarketOdds] = await self.queries.latest_odds(self._pool, event_id=event_id)
+        found: list[MarketOdds] = await self._query("latest_odds", event_id=event_id)
+        return found
+
+    async def odds_at(self, event_id: int, at: datetime) -> list[MarketOdds]:
+        """Each bookmaker's markets for an event as they stood at ``at`` (aware): the markets of
+        its latest snapshot at or before ``at``, exactly as that snapshot listed them."""
+        _aware("at", at)
+        found: list[MarketOdds] = await self._query("odds_at", event_id=event_id, at=at)
         return found
 
     async def odds_history(
@@ -314,8 +331,8 @@ class OddsStore:
         """
         _aware("since", since)
         _aware("until", until)
-        found: list[MarketOdds] = await self.queries.odds_history(
-            self._pool, event_id=event_id, market_id=market_id, bookmaker_id=bookmaker_id, since=since, until=until
+        found: list[MarketOdds] = await self._query(
+            "odds_history", event_id=event_id, market_id=market_id, bookmaker_id=bookmaker_id, since=since, until=until
         )
         return found
 
@@ -325,8 +342,8 @@ class OddsStore:
         """The snapshots of an event in ``[since, until)``, oldest first, with raw responses."""
         _aware("since", since)
         _aware("until", until)
-        found: list[OddsSnapshot] = await self.queries.snapshots_for_event(
-            self._pool, event_id=event_id, since=since, until=until
+        found: list[OddsSnapshot] = await self._query(
+            "snapshots_for_event", event_id=event_id, since=since, until=until
         )
         return found
 
@@ -341,13 +358,13 @@ class OddsStore:
         """
         if max_age <= timedelta(0):
             raise InvalidInputError(f"max_age must be positive, got {max_age}")
-        found: list[StaleOdds] = await self.queries.stale_odds(self._pool, max_age=max_age)
+        found: list[StaleOdds] = await self._query("stale_odds", max_age=max_age)
         return found
 
     async def error_summary(self, since: datetime) -> list[ErrorSummary]:
         """Failure history since ``since`` per bookmaker and error type, longest streak first."""
         _aware("since", since)
-        found: list[ErrorSummary] = await self.queries.error_summary(self._pool, since=since)
+        found: list[ErrorSummary] = await self._query("error_summary", since=since)
         return found
 
     # --- partitions ----------------------------------------------------------------------------
@@ -359,7 +376,9 @@ class OddsStore:
             raise InvalidInputError(f"days_ahead must be >= 0, got {ahead}")
         today = partitions.utc_day(datetime.now(UTC))
         async with self._pool.acquire() as connection:
-            return await partitions.ensure(connection, self.queries, (today + timedelta(days=n) for n in range(ahead + 1)))
+            return await partitions.ensure(
+                connection, self.queries, (today + timedelta(days=n) for n in range(ahead + 1))
+            )
 
     async def drop_expired_partitions(self, retention_days: int | None = None) -> list[str]:
         """Drop the partitions of days before today - ``retention_days`` (UTC), all tables
@@ -374,13 +393,16 @@ class OddsStore:
 
     async def partitions(self) -> list[PartitionInfo]:
         """Every daily partition with its day, row estimate and size, oldest first."""
-        found: list[PartitionInfo] = await self.queries.partitions(self._pool)
+        found: list[PartitionInfo] = await self._query("partitions")
         return found
 
+    async def _query(self, query: str, /, **params: Any) -> Any:
+        """Run a named query on the pool, with server errors turned into oddsstore errors."""
+        async with _server_errors():
+            return await getattr(self.queries, query)(self._pool, **params)
+
     def _window(self) -> PartitionWindow:
-        return PartitionWindow.at(
-            datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead
-        )
+        return PartitionWindow.at(datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead)
 
 
 class _Connecting:
@@ -429,3 +451,5 @@ async def _server_errors() -> AsyncIterator[None]:
         raise InvalidInputError(str(exc)) from exc
     except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
         raise InvalidInputError(str(exc)) from exc
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:
+        raise MigrationError(f"{exc}: the database lacks the oddsstore schema; run `oddsstore migrate`") from exc

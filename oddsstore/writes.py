@@ -28,11 +28,12 @@ from oddsstore.records import (
 )
 from oddsstore.runner import Queries
 
-SNAPSHOT_COLUMNS = ("id", "event_id", "bookmaker_id", "captured_at", "scrape_run_id", "raw_response")
-MARKET_COLUMNS = (
+STAGE_SNAPSHOT_COLUMNS = ("id", "event_id", "bookmaker_id", "captured_at", "scrape_run_id", "raw_response")
+STAGE_MARKET_COLUMNS = (
     "snapshot_id",
-    "captured_at",
     "event_id",
+    "bookmaker_id",
+    "captured_at",
     "line",
     "handicap_home",
     "handicap_away",
@@ -157,23 +158,64 @@ def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
     return f"{path}{context}: {message}, got {error['input']!r:.200}{suffix}"
 
 
-async def copy_snapshots(
+async def store_snapshots(
     connection: asyncpg.Connection,
     queries: Queries,
     batch: list[SnapshotDict],
     scrape_run_id: int | None,
 ) -> WriteResult:
-    """Store a validated batch inside the caller's transaction: reserve ids, COPY snapshots, COPY
-    markets, move latest_snapshots. Four round trips, whatever the batch size."""
+    """Store a validated batch inside the caller's transaction.
+
+    Reserve snapshot ids, COPY snapshots and markets into the connection's stage tables, and
+    merge: record the snapshots, log what changed, move the current state (``merge_stage`` in
+    ``queries/odds.sql``). Four round trips whatever the batch size. A batch holding several
+    snapshots of one event x bookmaker pair is merged in steps, oldest first, one per pair each.
+    """
     if not batch:
         return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
     ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch))
-    snapshot_rows = []
-    market_rows = []
-    for snapshot_id, snapshot in zip(ids, batch, strict=True):
-        captured_at, event_id = snapshot["captured_at"], snapshot["event_id"]
+    markets = 0
+    for number, step in enumerate(_steps(batch)):
+        if number:
+            await queries.clear_stage(connection)
+        snapshot_rows, market_rows = _stage_rows(batch, ids, step, scrape_run_id)
+        await connection.copy_records_to_table(
+            "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
+        )
+        if market_rows:
+            await connection.copy_records_to_table(
+                "oddsstore_stage_markets", records=market_rows, columns=STAGE_MARKET_COLUMNS
+            )
+        await queries.merge_stage(connection)
+        markets += len(market_rows)
+    return WriteResult(snapshots=len(batch), markets=markets, snapshot_ids=ids)
+
+
+def _steps(batch: list[SnapshotDict]) -> list[list[int]]:
+    """Split the batch (by index) so each step holds at most one snapshot per pair, oldest first."""
+    by_pair: dict[tuple[int, int], list[int]] = {}
+    for index, snapshot in enumerate(batch):
+        by_pair.setdefault((snapshot["event_id"], snapshot["bookmaker_id"]), []).append(index)
+    steps: list[list[int]] = []
+    for indexes in by_pair.values():
+        indexes.sort(key=lambda index: batch[index]["captured_at"])
+        for rank, index in enumerate(indexes):
+            if rank == len(steps):
+                steps.append([])
+            steps[rank].append(index)
+    return steps
+
+
+def _stage_rows(
+    batch: list[SnapshotDict], ids: list[int], step: list[int], scrape_run_id: int | None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    snapshot_rows: list[tuple[Any, ...]] = []
+    market_rows: list[tuple[Any, ...]] = []
+    for index in step:
+        snapshot, snapshot_id = batch[index], ids[index]
+        captured_at, event_id, bookmaker_id = snapshot["captured_at"], snapshot["event_id"], snapshot["bookmaker_id"]
         snapshot_rows.append(
-            (snapshot_id, event_id, snapshot["bookmaker_id"], captured_at, scrape_run_id, snapshot.get("raw_response"))
+            (snapshot_id, event_id, bookmaker_id, captured_at, scrape_run_id, snapshot.get("raw_response"))
         )
         for market in snapshot["markets"]:
             get = market.get
@@ -184,8 +226,9 @@ async def copy_snapshots(
             market_rows.append(
                 (
                     snapshot_id,
-                    captured_at,
                     event_id,
+                    bookmaker_id,
+                    captured_at,
                     get("line"),
                     get("handicap_home"),
                     get("handicap_away"),
@@ -195,14 +238,4 @@ async def copy_snapshots(
                     outcomes,
                 )
             )
-    await connection.copy_records_to_table("odds_snapshots", records=snapshot_rows, columns=SNAPSHOT_COLUMNS)
-    if market_rows:
-        await connection.copy_records_to_table("market_odds", records=market_rows, columns=MARKET_COLUMNS)
-    await queries.upsert_latest_snapshots(
-        connection,
-        event_ids=[s["event_id"] for s in batch],
-        bookmaker_ids=[s["bookmaker_id"] for s in batch],
-        snapshot_ids=ids,
-        captured_ats=[s["captured_at"] for s in batch],
-    )
-    return WriteResult(snapshots=len(batch), markets=len(market_rows), snapshot_ids=ids)
+    return snapshot_rows, market_rows

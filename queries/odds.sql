@@ -1,25 +1,197 @@
--- Odds history: the write path's set-based steps and the reads (schema/0003_odds.sql).
--- Snapshot and market rows themselves are written with COPY (oddsstore/writes.py).
+-- Odds: the write path's set-based steps, and the reads (schema/0003_odds.sql,
+-- schema/0005_change_only.sql). Snapshot and market rows reach the stage tables by COPY
+-- (oddsstore/writes.py); these statements take it from there.
+
+-- name: create_stage!
+-- The per-connection staging tables a batch is copied into (run once per pooled connection).
+-- Temporary: no WAL, no locks anyone else sees; emptied at every commit.
+create temporary table if not exists oddsstore_stage_snapshots (
+    id            bigint      not null,
+    event_id      integer     not null,
+    bookmaker_id  integer     not null,
+    captured_at   timestamptz not null,
+    scrape_run_id bigint,
+    raw_response  jsonb,
+    next_at       timestamptz
+) on commit delete rows;
+create temporary table if not exists oddsstore_stage_markets (
+    snapshot_id         bigint           not null,
+    event_id            integer          not null,
+    bookmaker_id        integer          not null,
+    captured_at         timestamptz      not null,
+    line                double precision,
+    handicap_home       double precision,
+    handicap_away       double precision,
+    betpawa_market_id   text             not null,
+    betpawa_market_name text             not null,
+    handicap_type       text,
+    outcomes            jsonb            not null
+) on commit delete rows;
+
+-- name: clear_stage!
+-- Empty the stage between two steps of one transaction (a batch holding several snapshots of
+-- the same pair is merged one snapshot per pair at a time, oldest first).
+truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 
 -- name: reserve_snapshot_ids$
--- Reserve ids for a batch's snapshots in one round trip, so market rows can carry their
--- snapshot's id before either is copied.
+-- Reserve ids for a batch's snapshots in one round trip.
 select array_agg(nextval('odds_snapshots_id_seq'))
 from generate_series(1, :count);
 
--- name: upsert_latest_snapshots!
--- Point latest_snapshots at the newest snapshot of each pair in the batch (parallel arrays).
--- A batch that arrives late does not move a pointer backwards. Rows are locked in key order,
--- so concurrent writers of overlapping pairs queue instead of deadlocking.
+-- name: merge_stage!
+-- Store the staged snapshots (at most one per event x bookmaker pair) and log what changed.
+-- Several statements, sent in one round trip, inside the caller's transaction.
+--
+-- 1. One merge at a time: each compares the batch with market_current, which a concurrent
+--    merge of the same pairs would change underneath it (retention takes the same lock).
+select pg_advisory_xact_lock(hashtext('oddsstore_merge'));
+
+-- 2. Every scrape is recorded, changed or not.
+insert into odds_snapshots (id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response)
+select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
+from oddsstore_stage_snapshots;
+
+-- 3. A snapshot older than its pair's latest is late: note the pair's next snapshot after it.
+update oddsstore_stage_snapshots as s
+set next_at = (
+    select min(o.captured_at)
+    from odds_snapshots as o
+    where o.event_id = s.event_id
+      and o.bookmaker_id = s.bookmaker_id
+      and o.captured_at > s.captured_at
+)
+from latest_snapshots as ls
+where ls.event_id = s.event_id
+  and ls.bookmaker_id = s.bookmaker_id
+  and ls.captured_at > s.captured_at;
+
+-- 4. In order: markets new or different since the pair's latest snapshot (market_current) are
+--    logged and become current. The row comparison covers name, handicap and outcomes.
+with changed as (
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+    select m.event_id, m.bookmaker_id, m.captured_at, m.line, m.handicap_home, m.handicap_away,
+           m.betpawa_market_id, m.betpawa_market_name, m.handicap_type, m.outcomes
+    from oddsstore_stage_markets as m
+    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    left join market_current as c
+        on c.event_id = m.event_id
+       and c.bookmaker_id = m.bookmaker_id
+       and c.betpawa_market_id = m.betpawa_market_id
+       and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
+    where s.next_at is null
+      and (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
+          is distinct from (m.betpawa_market_name, m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes)
+    returning *
+)
+insert into market_current as c (event_id, bookmaker_id, changed_at, line, handicap_home, handicap_away,
+                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+       betpawa_market_id, betpawa_market_name, handicap_type, outcomes
+from changed
+on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::double precision))) do update
+    set changed_at = excluded.changed_at,
+        handicap_home = excluded.handicap_home,
+        handicap_away = excluded.handicap_away,
+        betpawa_market_name = excluded.betpawa_market_name,
+        handicap_type = excluded.handicap_type,
+        outcomes = excluded.outcomes;
+
+-- 5. In order: markets the pair's latest snapshot listed and this one does not are logged as
+--    gone (null outcomes) and leave market_current.
+with gone as (
+    delete from market_current as c
+    using oddsstore_stage_snapshots as s
+    where s.next_at is null
+      and c.event_id = s.event_id
+      and c.bookmaker_id = s.bookmaker_id
+      and not exists (
+          select
+          from oddsstore_stage_markets as m
+          where m.snapshot_id = s.id
+            and m.betpawa_market_id = c.betpawa_market_id
+            and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
+      )
+    returning c.event_id, c.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
+)
+insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
+select event_id, bookmaker_id, captured_at, line, betpawa_market_id
+from gone;
+
+-- 6. Late: compare with the state just before the snapshot, read from the log. Differences are
+--    logged at the snapshot; at the pair's next snapshot the state that held there is logged
+--    too (unless a change is logged there already), so every later snapshot reads as before.
+--    market_current is untouched: it belongs to the pair's latest snapshot.
+with late as (
+    select id, event_id, bookmaker_id, captured_at, next_at
+    from oddsstore_stage_snapshots
+    where next_at is not null
+),
+before as (
+    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'))
+           c.*
+    from late as l
+    join market_changes as c
+        on c.event_id = l.event_id
+       and c.bookmaker_id = l.bookmaker_id
+       and c.captured_at < l.captured_at
+    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
+),
+listed_before as (
+    select * from before where outcomes is not null
+),
+observed as (
+    select m.*
+    from oddsstore_stage_markets as m
+    join late as l on l.id = m.snapshot_id
+),
+differences as (
+    select l.event_id, l.bookmaker_id, l.captured_at, l.next_at,
+           coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
+           coalesce(o.line, b.line) as line,
+           o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
+           b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
+           b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
+           b.outcomes as before_outcomes
+    from observed as o
+    full join listed_before as b
+        on b.event_id = o.event_id
+       and b.bookmaker_id = o.bookmaker_id
+       and b.betpawa_market_id = o.betpawa_market_id
+       and coalesce(b.line, 'NaN') = coalesce(o.line, 'NaN')
+    join late as l
+        on l.event_id = coalesce(o.event_id, b.event_id)
+       and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
+    where (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+          is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
+),
+at_snapshot as (
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+    select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+           betpawa_market_id, betpawa_market_name, handicap_type, outcomes
+    from differences
+)
+insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+                            betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+select d.event_id, d.bookmaker_id, d.next_at, d.line, d.before_handicap_home, d.before_handicap_away,
+       d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
+from differences as d
+where not exists (
+    select
+    from market_changes as k
+    where k.event_id = d.event_id
+      and k.betpawa_market_id = d.betpawa_market_id
+      and k.bookmaker_id = d.bookmaker_id
+      and coalesce(k.line, 'NaN') = coalesce(d.line, 'NaN')
+      and k.captured_at = d.next_at
+);
+
+-- 7. Point latest_snapshots at the in-order snapshots.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)
-select distinct on (b.event_id, b.bookmaker_id) b.event_id, b.bookmaker_id, b.snapshot_id, b.captured_at
-from unnest(
-    :event_ids::integer[],
-    :bookmaker_ids::integer[],
-    :snapshot_ids::bigint[],
-    :captured_ats::timestamptz[]
-) as b (event_id, bookmaker_id, snapshot_id, captured_at)
-order by b.event_id, b.bookmaker_id, b.captured_at desc
+select event_id, bookmaker_id, id, captured_at
+from oddsstore_stage_snapshots
+where next_at is null
 on conflict (event_id, bookmaker_id) do update
     set snapshot_id = excluded.snapshot_id,
         captured_at = excluded.captured_at
@@ -27,47 +199,78 @@ on conflict (event_id, bookmaker_id) do update
 
 -- name: latest_odds
 -- record: MarketOdds
--- Each bookmaker's latest markets for one event. latest_snapshots gives one (snapshot id,
--- captured_at) per bookmaker; captured_at prunes market_odds to one partition and the BRIN
--- index finds the snapshot's pages. No history is searched, however much is stored.
-select m.snapshot_id, ls.event_id, ls.bookmaker_id, m.captured_at,
-       m.betpawa_market_id, m.betpawa_market_name, m.line,
-       m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes
+-- Each bookmaker's latest markets for one event: market_current joined to the pair's latest
+-- snapshot. No history is read, however much is stored.
+select ls.snapshot_id, c.event_id, c.bookmaker_id, ls.captured_at,
+       c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
+from market_current as c
+join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
+where c.event_id = :event_id
+order by c.bookmaker_id, c.betpawa_market_id, c.line nulls first;
+
+-- name: odds_at
+-- record: MarketOdds
+-- Each bookmaker's markets for one event as of a moment: the markets of its latest snapshot at
+-- or before :at, rebuilt from the log (per market and line, the latest change at or before that
+-- snapshot, if the market was listed).
+select s.id as snapshot_id, ls.event_id, ls.bookmaker_id, s.captured_at,
+       c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
 from latest_snapshots as ls
 cross join lateral (
-    select *
-    from market_odds as mo
-    where mo.snapshot_id = ls.snapshot_id
-      and mo.captured_at = ls.captured_at
-) as m
+    select o.id, o.captured_at
+    from odds_snapshots as o
+    where o.event_id = ls.event_id
+      and o.bookmaker_id = ls.bookmaker_id
+      and o.captured_at <= :at
+    order by o.captured_at desc
+    limit 1
+) as s
+cross join lateral (
+    select distinct on (mc.betpawa_market_id, coalesce(mc.line, 'NaN')) mc.*
+    from market_changes as mc
+    where mc.event_id = ls.event_id
+      and mc.bookmaker_id = ls.bookmaker_id
+      and mc.captured_at <= s.captured_at
+    order by mc.betpawa_market_id, coalesce(mc.line, 'NaN'), mc.captured_at desc
+) as c
 where ls.event_id = :event_id
-order by ls.bookmaker_id, m.betpawa_market_id, m.line nulls first;
+  and c.outcomes is not null
+order by ls.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 
 -- name: odds_history
 -- record: MarketOdds
--- One market of one event over time, oldest first: every snapshot of the event (optionally one
--- bookmaker's) in [since, until), each with that market's row if the snapshot listed it.
--- Snapshots come from the odds_snapshots primary key (event_id, bookmaker_id, captured_at);
--- each snapshot's markets from one partition of market_odds through its BRIN index.
-select m.snapshot_id, s.event_id, s.bookmaker_id, s.captured_at,
-       m.betpawa_market_id, m.betpawa_market_name, m.line,
-       m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes
+-- One market of one event over time, oldest first: for every snapshot of the event (optionally
+-- one bookmaker's) in [since, until), each line of the market it listed, as it was then. Each
+-- change of the market holds from its snapshot until the next change of the same line; a
+-- snapshot takes the change whose span contains it. Both sides come from the primary key and
+-- market_changes_key_idx (prefix event_id, betpawa_market_id).
+with spans as (
+    select mc.*,
+           lead(mc.captured_at) over (
+               partition by mc.bookmaker_id, coalesce(mc.line, 'NaN') order by mc.captured_at
+           ) as until_at
+    from market_changes as mc
+    where mc.event_id = :event_id
+      and mc.betpawa_market_id = :market_id
+      and (:bookmaker_id::integer is null or mc.bookmaker_id = :bookmaker_id)
+      and mc.captured_at < coalesce(:until::timestamptz, 'infinity')
+)
+select s.id as snapshot_id, s.event_id, s.bookmaker_id, s.captured_at,
+       c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
 from odds_snapshots as s
-cross join lateral (
-    select *
-    from market_odds as mo
-    where mo.snapshot_id = s.id
-      and mo.captured_at = s.captured_at
-      and mo.betpawa_market_id = :market_id
-    -- "offset 0" keeps this a per-snapshot lookup: flattened into a join, the planner
-    -- estimates a sequential scan of every market_odds partition as cheaper.
-    offset 0
-) as m
+join spans as c
+    on c.bookmaker_id = s.bookmaker_id
+   and s.captured_at >= c.captured_at
+   and s.captured_at < coalesce(c.until_at, 'infinity')
 where s.event_id = :event_id
   and (:bookmaker_id::integer is null or s.bookmaker_id = :bookmaker_id)
   and s.captured_at >= coalesce(:since::timestamptz, '-infinity')
   and s.captured_at < coalesce(:until::timestamptz, 'infinity')
-order by s.captured_at, s.bookmaker_id, m.line nulls first;
+  and c.outcomes is not null
+order by s.captured_at, s.bookmaker_id, c.line nulls first;
 
 -- name: snapshots_for_event
 -- record: OddsSnapshot

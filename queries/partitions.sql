@@ -21,10 +21,10 @@ from oddsstore_partitions()
 where day < :cutoff_day
 order by day, parent;
 
--- name: forget_expired_latest!
--- Drop latest_snapshots entries whose snapshot is older than the cutoff (its partition is gone).
-delete from latest_snapshots
-where captured_at < :cutoff;
+-- name: prepare_retention$
+-- Carry market states forward past the cutoff and forget pairs with nothing left after it;
+-- returns how many states were carried (schema/0005_change_only.sql).
+select oddsstore_prepare_retention(:cutoff);
 
 -- name: lock_retention$
 -- One retention run at a time (session-level: DETACH ... CONCURRENTLY cannot run in a

