@@ -12,6 +12,7 @@ from oddsstore.errors import (
     MigrationError,
     OddsStoreError,
     OutsidePartitionWindowError,
+    PermissionDeniedError,
     QueryLoadError,
     UnknownReferenceError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Outcome",
     "OutsidePartitionWindowError",
     "PartitionInfo",
+    "PermissionDeniedError",
     "QueryLoadError",
     "ScrapeError",
     "ScrapeErrorIn",

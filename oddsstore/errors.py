@@ -30,6 +30,10 @@ class DuplicateSnapshotError(InvalidInputError):
     """A snapshot for the same event, bookmaker and ``captured_at`` is already stored."""
 
 
+class PermissionDeniedError(OddsStoreError):
+    """The database role lacks a privilege the call needs (SQLSTATE 42501); see docs/operations.md."""
+
+
 class QueryLoadError(OddsStoreError):
     """A named query file is malformed; the message gives ``file:line``."""
 

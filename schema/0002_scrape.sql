@@ -1,5 +1,14 @@
 -- Scrape bookkeeping: one row per scrape run, and the errors each run recorded.
 -- depends: 0001_reference
+--
+-- Migration lint (squawk, tests/test_lint.py), findings reviewed and accepted:
+--   * prefer-bigint-over-int: events_scraped and events_failed count the events of one run
+--     (thousands at most); bookmaker_id and event_id have the type of the keys they reference
+--     (0001_reference.sql).
+--   * require-lock-timeout, require-statement-timeout: every statement creates an object, or
+--     comments on or fills one, created in this migration: nothing to wait for, nothing slow.
+-- squawk-ignore-file prefer-bigint-over-int
+-- squawk-ignore-file require-lock-timeout, require-statement-timeout
 
 create type scrape_status as enum ('pending', 'running', 'completed', 'partial', 'failed');
 comment on type scrape_status is 'State of a scrape run; partial = some bookmakers or events failed.';

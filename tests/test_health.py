@@ -146,3 +146,13 @@ async def test_reference_upserts_are_idempotent(store: OddsStore, world: World) 
     assert kept == link
     assert await store.get_event(event.id) == moved
     assert [b.slug for b in await store.bookmakers()] == ["betpawa", "sportybet", "bet9ja"]
+
+
+async def test_repeated_upserts_do_not_use_up_ids(store: OddsStore, world: World) -> None:
+    event = world.events[0]
+    for _ in range(5):
+        await store.upsert_event(event.tournament_id, event.betpawa_event_id, "H", "A", event.kickoff)
+        await store.upsert_bookmaker("BetPawa", "betpawa")
+    fresh = await store.upsert_event(event.tournament_id, "bp-new", "H", "A", event.kickoff)
+    assert fresh.id == world.events[1].id + 1
+    assert (await store.upsert_bookmaker("New", "new")).id == world.bookmakers[-1].id + 1
