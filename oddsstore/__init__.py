@@ -1,9 +1,9 @@
 """oddsstore: a PostgreSQL store for sports-betting odds history.
 
-    async with OddsStore.connect(dsn) as store:
-        await store.migrate()
-        await store.write_snapshots([...])
-        rows = await store.latest_odds(event_id)
+async with OddsStore.connect(dsn) as store:
+    await store.migrate()
+    await store.write_snapshots([...])
+    rows = await store.latest_odds(event_id)
 """
 
 from oddsstore.errors import (
@@ -17,15 +17,21 @@ from oddsstore.errors import (
     UnknownReferenceError,
 )
 from oddsstore.records import (
+    Arbitrage,
+    ArbitrageLeg,
     Bookmaker,
     ErrorSummary,
     Event,
     EventBookmaker,
+    Margin,
+    MarketChange,
     MarketIn,
     MarketOdds,
     OddsSnapshot,
+    OpeningClosing,
     Outcome,
     PartitionInfo,
+    PriceComparison,
     ScrapeError,
     ScrapeErrorIn,
     ScrapeRun,
@@ -33,28 +39,36 @@ from oddsstore.records import (
     SnapshotIn,
     Sport,
     StaleOdds,
+    SteamMove,
     Tournament,
+    TournamentMargin,
     WriteResult,
 )
 from oddsstore.store import OddsStore
 
 __all__ = [
+    "Arbitrage",
+    "ArbitrageLeg",
     "Bookmaker",
     "DuplicateSnapshotError",
     "ErrorSummary",
     "Event",
     "EventBookmaker",
     "InvalidInputError",
+    "Margin",
+    "MarketChange",
     "MarketIn",
     "MarketOdds",
     "MigrationError",
     "OddsSnapshot",
     "OddsStore",
     "OddsStoreError",
+    "OpeningClosing",
     "Outcome",
     "OutsidePartitionWindowError",
     "PartitionInfo",
     "PermissionDeniedError",
+    "PriceComparison",
     "QueryLoadError",
     "ScrapeError",
     "ScrapeErrorIn",
@@ -63,7 +77,9 @@ __all__ = [
     "SnapshotIn",
     "Sport",
     "StaleOdds",
+    "SteamMove",
     "Tournament",
+    "TournamentMargin",
     "UnknownReferenceError",
     "WriteResult",
 ]

@@ -1,4 +1,5 @@
-"""The ``oddsstore`` command: ``migrate``, ``maintain``, ``status`` and ``demo``.
+"""The ``oddsstore`` command: ``migrate``, ``maintain``, ``status`` and ``demo``; the analytics
+``compare``, ``margins``, ``movement`` (with a chart) and ``arbitrage``.
 
 The database is ``--dsn``, else ``$ODDSSTORE_DSN``, else ``$DATABASE_URL``; with none of them, an
 embedded PostgreSQL kept in a per-user directory (:mod:`oddsstore.embedded`). Results go to
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import textwrap
@@ -17,14 +19,29 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from oddsstore import embedded
-from oddsstore.errors import InvalidInputError, OddsStoreError
+from oddsstore.errors import InvalidInputError, OddsStoreError, UnknownReferenceError
 from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register, to_write
-from oddsstore.records import ErrorSummary, MarketOdds, Outcome, PartitionInfo, ScrapeRun, ScrapeStatus, StaleOdds
+from oddsstore.records import (
+    Bookmaker,
+    ErrorSummary,
+    Event,
+    Margin,
+    MarketChange,
+    MarketOdds,
+    Outcome,
+    PartitionInfo,
+    PriceComparison,
+    ScrapeRun,
+    ScrapeStatus,
+    StaleOdds,
+)
 from oddsstore.store import DEFAULT_DAYS_AHEAD, DEFAULT_RETENTION_DAYS, OddsStore
 
 DSN_VARIABLES = ("ODDSSTORE_DSN", "DATABASE_URL")
@@ -33,6 +50,7 @@ DEMO_INTERVAL = timedelta(minutes=10)
 # its main line: the one with the most balanced prices.
 DEMO_MARKETS = ("1X2 - FT", "Draw No Bet - FT", "Over/Under - FT", "Asian Handicap - FT", "Both Teams To Score - FT")
 SHOWN_ROWS = 15  # rows per status table before "... and N more"
+ARBITRAGE_MAX_AGE = 15  # minutes: a scrape every 5-10 minutes confirms the odds in time
 
 Command = Callable[[OddsStore, argparse.Namespace], Awaitable[None]]
 
@@ -125,7 +143,65 @@ def _parser() -> argparse.ArgumentParser:
         help=f"scrape cycles, {DEMO_INTERVAL.seconds // 60} minutes apart, the last one now (default 6)",
     )
     demo.set_defaults(command=_demo)
+
+    compare = commands.add_parser(
+        "compare", parents=[common], help="one event's latest odds, every bookmaker side by side, best prices marked"
+    )
+    compare.add_argument("event", type=_positive, metavar="EVENT", help="event id")
+    compare.add_argument(
+        "--home", metavar="SLUG", help="bookmaker to compare with the best of the others (adds a gap column)"
+    )
+    compare.add_argument(
+        "--market", action="append", metavar="ID", help="only this market id (betpawa_market_id); repeatable"
+    )
+    compare.set_defaults(command=_compare)
+
+    margins = commands.add_parser(
+        "margins",
+        parents=[common],
+        help="bookmaker margins: per tournament, or per market of one event (--event)",
+    )
+    margins.add_argument("--event", type=_positive, metavar="N", help="margins of every market of event N")
+    margins.add_argument("--tournament", type=_positive, metavar="N", help="only tournament N")
+    margins.add_argument("--market", metavar="ID", help="only this market id (betpawa_market_id)")
+    margins.set_defaults(command=_margins)
+
+    movement = commands.add_parser(
+        "movement", parents=[common], help="every change of one market of an event, optionally as a chart"
+    )
+    movement.add_argument("event", type=_positive, metavar="EVENT", help="event id")
+    movement.add_argument("market", metavar="MARKET", help="market id (betpawa_market_id, shown by compare)")
+    movement.add_argument("--line", type=_number, metavar="L", help="only this line (over/under total, handicap)")
+    movement.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PNG",
+        help="also draw each bookmaker's price per outcome over time into this PNG (pip install 'oddsstore[plot]')",
+    )
+    movement.set_defaults(command=_movement)
+
+    arbitrage = commands.add_parser(
+        "arbitrage", parents=[common], help="markets whose best prices across bookmakers guarantee a profit"
+    )
+    arbitrage.add_argument(
+        "--max-age",
+        type=_positive,
+        default=ARBITRAGE_MAX_AGE,
+        metavar="MINUTES",
+        help=f"use only odds confirmed within this many minutes (default {ARBITRAGE_MAX_AGE})",
+    )
+    arbitrage.set_defaults(command=_arbitrage)
     return parser
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -417,6 +493,212 @@ class _Progress:
 
     def close(self) -> None:
         print(("\r" if self.live else "") + self.line, file=sys.stderr, flush=True)
+
+
+# --- analytics -----------------------------------------------------------------------------------
+
+
+async def _compare(store: OddsStore, args: argparse.Namespace) -> None:
+    event = await _require_event(store, args.event)
+    books = {b.id: b for b in await store.bookmakers()}
+    home = _bookmaker_by_slug(books.values(), args.home) if args.home else None
+    found = await store.compare_event(event.id, home.id if home else None)
+    if args.market:
+        found = [r for r in found if r.betpawa_market_id in args.market]
+    shown = sorted({b for r in found for b in r.prices})
+    rows = []
+    previous: tuple[str, float | None] | None = None
+    for r in found:
+        first, previous = (r.betpawa_market_id, r.line) != previous, (r.betpawa_market_id, r.line)
+        label = _market_label(r.betpawa_market_name, r.line, r.handicap_type)
+        gap = (_percent(r.gap_pct, signed=True),) if home else ()
+        rows.append(
+            (r.betpawa_market_id if first else "", label if first else "", r.outcome,
+             *(_compared_price(r, b) for b in shown), *gap)
+        )  # fmt: skip
+    home_column = (f"{home.name} gap",) if home else ()
+    print(f"{event.home_team} v {event.away_team} (event {event.id}), kickoff {_time(event.kickoff)} UTC")
+    print(_table(("id", "market", "outcome", *(books[b].name for b in shown), *home_column), rows,
+                 "lll" + "r" * (len(shown) + len(home_column))))  # fmt: skip
+    gap_note = f"   gap: {home.name} / best other - 1" if home else ""
+    print(f"* best price   - not offered   susp suspended{gap_note}")
+
+
+def _compared_price(row: PriceComparison, bookmaker_id: int) -> str:
+    if bookmaker_id not in row.prices:
+        return "-  "
+    price = row.prices[bookmaker_id]
+    if price is None:
+        return "susp "
+    return f"{price:.2f}{'*' if bookmaker_id in row.best_bookmaker_ids else ' '}"
+
+
+async def _margins(store: OddsStore, args: argparse.Namespace) -> None:
+    books = {b.id: b.name for b in await store.bookmakers()}
+    if args.event is None:
+        summary = await store.tournament_margins(tournament_id=args.tournament, market_id=args.market)
+        print(_table(
+            ("tournament", "bookmaker", "events", "markets", "avg", "min", "max"),
+            [(f"{t.tournament_name} ({t.country})" if t.country else t.tournament_name, books[t.bookmaker_id],
+              t.events, t.markets, _percent(t.avg_margin_pct), _percent(t.min_margin_pct),
+              _percent(t.max_margin_pct))
+             for t in summary],
+            "llrrrrr",
+        ))  # fmt: skip
+    else:
+        event = await _require_event(store, args.event)
+        found = await store.margins(event_id=event.id, tournament_id=args.tournament, market_id=args.market)
+        shown = sorted({m.bookmaker_id for m in found})
+        markets: dict[tuple[str, float | None], dict[int, Margin]] = {}
+        for m in found:
+            markets.setdefault((m.betpawa_market_id, m.line), {})[m.bookmaker_id] = m
+        rows = []
+        for (market_id, _), by_book in markets.items():
+            first = next(iter(by_book.values()))
+            label = _market_label(first.betpawa_market_name, first.line, first.handicap_type)
+            rows.append((market_id, label, *(_percent(by_book[b].margin_pct) if b in by_book else "-" for b in shown)))
+        print(f"{event.home_team} v {event.away_team} (event {event.id})")
+        print(_table(("id", "market", *(books[b] for b in shown)), rows, "ll" + "r" * len(shown)))
+    print("margin: (sum(1/odds) - 1) * 100 over complete current markets (every outcome active)")
+
+
+async def _movement(store: OddsStore, args: argparse.Namespace) -> None:
+    pyplot = _pyplot() if args.plot else None  # a missing extra fails before any work
+    event = await _require_event(store, args.event)
+    books = {b.id: b.name for b in await store.bookmakers()}
+    changes = await store.line_movement(event.id, args.market, args.line)
+    at_line = "" if args.line is None else f" at line {args.line:g}"
+    if not changes:
+        raise UnknownReferenceError(f"event {event.id} has no history of market {args.market!r}{at_line}")
+    lines = sorted({c.line for c in changes if c.line is not None})
+    if pyplot is not None and len(lines) > 1:
+        raise InvalidInputError(
+            f"market {args.market!r} has {len(lines)} lines ({', '.join(f'{n:g}' for n in lines)}); "
+            "choose one to plot with --line"
+        )
+    name = next(c.betpawa_market_name for c in changes if c.betpawa_market_name)
+    names = list(dict.fromkeys(o.name for c in changes for o in c.outcomes or ()))
+    title = f"{event.home_team} v {event.away_team}: {name} ({args.market}){at_line}"
+    print(f"{title}, {len(changes)} changes, oldest first")
+    print(_movement_table(changes, names, books, with_line=bool(lines) and args.line is None))
+    if pyplot is not None:
+        ends = {m.bookmaker_id: m.captured_at for m in await store.latest_odds(event.id)}
+        _plot_movement(pyplot, args.plot, title, changes, names, books, ends)
+        print(f"plot: {args.plot}")
+
+
+def _movement_table(
+    changes: Sequence[MarketChange], names: Sequence[str], books: dict[int, str], with_line: bool
+) -> str:
+    """One row per change: each outcome's price (``susp`` suspended, ``-`` not listed), and a
+    note when the market opened, went away or came back."""
+    rows = []
+    listed: dict[tuple[int, float | None], bool] = {}
+    for c in changes:
+        key = (c.bookmaker_id, c.line)
+        note = "gone" if c.outcomes is None else "opened" if key not in listed else "back" if not listed[key] else ""
+        listed[key] = c.outcomes is not None
+        prices = {o.name: o for o in c.outcomes or ()}
+        cells = [_price(prices.get(n), None) if c.outcomes is not None else "" for n in names]
+        line = (f"{c.line:g}" if c.line is not None else "-",) if with_line else ()
+        rows.append((_time(c.captured_at), books[c.bookmaker_id], *line, *cells, note))
+    header = ("time (UTC)", "bookmaker", *(("line",) if with_line else ()), *names, "")
+    return _table(header, rows, "ll" + "r" * (len(header) - 3) + "l")
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or a clear error without the extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InvalidInputError("--plot needs matplotlib: pip install 'oddsstore[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+def _plot_movement(
+    pyplot: Any,
+    path: Path,
+    title: str,
+    changes: Sequence[MarketChange],
+    names: Sequence[str],
+    books: dict[int, str],
+    ends: dict[int, datetime],
+) -> None:
+    """One panel per outcome, one step line per bookmaker: each price holds until the next change,
+    the last one until the bookmaker's latest snapshot. Gaps: suspended or not listed."""
+    figure, axes = pyplot.subplots(len(names), 1, sharex=True, squeeze=False, figsize=(10, 1.2 + 2.2 * len(names)))
+    for axis, name in zip(axes[:, 0], names, strict=True):
+        for bookmaker_id in sorted({c.bookmaker_id for c in changes}):
+            own = [c for c in changes if c.bookmaker_id == bookmaker_id]
+            times = [c.captured_at for c in own]
+            prices = [next((o.odds for o in c.outcomes or () if o.name == name and o.is_active), math.nan) for c in own]
+            times.append(max(ends.get(bookmaker_id, times[-1]), times[-1]))
+            prices.append(prices[-1])
+            axis.plot(times, prices, drawstyle="steps-post", marker=".", markevery=slice(0, -1),
+                      label=books[bookmaker_id])  # fmt: skip
+        axis.set_ylabel(name)
+        axis.grid(alpha=0.3)
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(loc="best", fontsize="small")
+    axes[-1, 0].set_xlabel("UTC")
+    figure.supylabel("odds by outcome")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+async def _arbitrage(store: OddsStore, args: argparse.Namespace) -> None:
+    books = {b.id: b.name for b in await store.bookmakers()}
+    found = await store.arbitrage(timedelta(minutes=args.max_age))
+    events = {a.event_id: await _event_name(store, a.event_id) for a in found[:SHOWN_ROWS]}
+    rows = []
+    for a in found[:SHOWN_ROWS]:
+        label = _market_label(a.betpawa_market_name, a.line, a.handicap_type)
+        for number, leg in enumerate(a.legs):
+            first = number == 0
+            rows.append(
+                (events[a.event_id] if first else "", label if first else "", _percent(a.profit_pct) if first else "",
+                 leg.outcome, f"{leg.odds:.2f}", ", ".join(books[b] for b in leg.bookmaker_ids),
+                 _percent(leg.stake_share * 100))
+            )  # fmt: skip
+    _section(
+        f"Arbitrage (odds confirmed within {args.max_age} min): {len(found)} markets",
+        _table(("event", "market", "profit", "outcome", "odds", "bookmaker", "stake"), rows, "llrlrlr",
+               more=len(found) - SHOWN_ROWS),
+    )  # fmt: skip
+    if found:
+        print("stake: share of the total to put on each outcome at that price; profit: whichever outcome wins")
+
+
+async def _require_event(store: OddsStore, event_id: int) -> Event:
+    event = await store.get_event(event_id)
+    if event is None:
+        raise UnknownReferenceError(f"no event with id {event_id}")
+    return event
+
+
+def _bookmaker_by_slug(books: Iterable[Bookmaker], slug: str) -> Bookmaker:
+    known = {b.slug: b for b in books}
+    if slug not in known:
+        raise InvalidInputError(f"no bookmaker with slug {slug!r}; known: {', '.join(sorted(known))}")
+    return known[slug]
+
+
+def _market_label(name: str, line: float | None, handicap_type: str | None) -> str:
+    """``Over/Under - FT 2.5``, ``Asian Handicap - FT +0.75`` (as the demo prints them)."""
+    if line is None:
+        return name
+    return f"{name} {line:+g}" if handicap_type else f"{name} {line:g}"
+
+
+def _percent(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
 
 
 # --- formatting ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from oddsstore import jsonb
 
@@ -41,7 +41,17 @@ OptionalText = Annotated[str | None, Field(strict=True, pattern=r"^[^\x00]*$")]
 # refused rather than parsed: a scraper handing over "1.85" has a parsing bug worth seeing.
 Odds = Annotated[float, Field(strict=True, gt=1.0, allow_inf_nan=False)]
 OptionalNumber = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
-AwareDatetime = Annotated[datetime, AfterValidator(require_aware)]
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, (int, float)):
+        raise ValueError(f"a number ({value!r}) is not a timestamp here; pass an aware datetime")
+    return value
+
+
+# Datetimes or ISO 8601 strings with an offset; never naive, never a bare Unix number.
+AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(require_aware)]
+Flag = Annotated[bool, Field(strict=True)]
 # Reference ids are PostgreSQL integers; scrape run ids are bigints.
 Id = Annotated[int, Field(strict=True, gt=0, le=2**31 - 1)]
 BigId = Annotated[int, Field(strict=True, gt=0, le=2**63 - 1)]
@@ -63,7 +73,7 @@ class Outcome(_Input):
 
     name: Name
     odds: Odds
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class MarketIn(_Input):
@@ -282,3 +292,149 @@ class PartitionInfo(_Record):
     rows_estimate: int | None
     total_bytes: int
     detach_pending: bool
+
+
+# --- analytics ---------------------------------------------------------------------------------
+# Records of queries/analytics.sql. Percentages are plain numbers: 5.2 means 5.2%.
+
+
+class PriceComparison(_Record):
+    """One outcome of one market (and line) of an event, every bookmaker's latest price side by side.
+
+    ``prices`` maps bookmaker id to odds: ``None`` when the bookmaker lists the outcome suspended,
+    no key when it does not list it. ``best_odds`` is the highest active price (``None`` if no
+    bookmaker offers the outcome now), ``best_bookmaker_ids`` who offers it. With a home
+    bookmaker: its active price, the best active price of the others, and
+    ``gap_pct = (home_odds / best_competitor_odds - 1) * 100`` (negative: the home bookmaker pays
+    less); all three ``None`` when there is no home bookmaker or either side has no active price.
+    """
+
+    event_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str
+    line: float | None
+    handicap_type: str | None
+    outcome: str
+    prices: dict[int, float | None]
+    best_odds: float | None
+    best_bookmaker_ids: list[int]
+    home_odds: float | None
+    best_competitor_odds: float | None
+    gap_pct: float | None
+
+
+class Margin(_Record):
+    """A bookmaker's margin (overround) on one of its current markets:
+    ``(sum(1/odds) - 1) * 100`` over the market's ``outcomes`` (all active). ``changed_at``: since
+    when the market has had these prices."""
+
+    event_id: int
+    tournament_id: int
+    bookmaker_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str
+    line: float | None
+    handicap_type: str | None
+    changed_at: datetime
+    outcomes: int
+    margin_pct: float
+
+
+class TournamentMargin(_Record):
+    """A bookmaker's margins over the complete current markets of a tournament's events."""
+
+    tournament_id: int
+    tournament_name: str
+    country: str | None
+    bookmaker_id: int
+    markets: int
+    events: int
+    avg_margin_pct: float
+    min_margin_pct: float
+    max_margin_pct: float
+
+
+class OpeningClosing(_Record):
+    """One outcome of one bookmaker's market (and line): its first listed price (opening) and its
+    last listed price at or before kickoff (closing), and the movement between them,
+    ``(closing_odds / opening_odds - 1) * 100``. A side is ``None`` when the outcome was not listed
+    in that state. ``listed_at_kickoff`` is false when the market had disappeared by kickoff;
+    ``confirmed_at`` is the bookmaker's last snapshot of the event at or before kickoff."""
+
+    event_id: int
+    bookmaker_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str
+    line: float | None
+    outcome: str
+    opening_at: datetime
+    opening_odds: float | None
+    opening_active: bool | None
+    closing_at: datetime
+    closing_odds: float | None
+    closing_active: bool | None
+    listed_at_kickoff: bool
+    confirmed_at: datetime | None
+    movement_pct: float | None
+
+
+class MarketChange(_Record):
+    """One logged change of a market at one bookmaker: the state it took at ``captured_at``.
+    ``outcomes`` (and the market name) are ``None`` when the market stopped being listed then."""
+
+    event_id: int
+    bookmaker_id: int
+    captured_at: datetime
+    betpawa_market_id: str
+    betpawa_market_name: str | None
+    line: float | None
+    handicap_type: str | None
+    handicap_home: float | None
+    handicap_away: float | None
+    outcomes: list[Outcome] | None
+
+
+class SteamMove(_Record):
+    """A sharp drop: at ``captured_at`` the bookmaker priced ``outcome`` at ``odds``, ``drop_pct``
+    below ``reference_odds``, its highest price for it on offer during the window before.
+    ``bookmakers_dropping``: how many bookmakers (this one included) show a drop of the same
+    outcome in the same result."""
+
+    event_id: int
+    bookmaker_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str | None
+    line: float | None
+    outcome: str
+    captured_at: datetime
+    odds: float
+    reference_odds: float
+    drop_pct: float
+    bookmakers_dropping: int
+
+
+class ArbitrageLeg(_Record):
+    """One outcome of an arbitrage: its best price, who offers it, and the share of the total
+    stake to put on it, ``(1/odds) / implied_sum``."""
+
+    outcome: str
+    odds: float
+    bookmaker_ids: list[int]
+    stake_share: float
+
+
+class Arbitrage(_Record):
+    """A market whose best prices across bookmakers sum to ``implied_sum = sum(1/odds) < 1``.
+    Staking every leg by its ``stake_share`` returns ``profit_pct = (1/implied_sum - 1) * 100``
+    of the total staked, whichever outcome wins. ``confirmed_at``: the oldest snapshot behind
+    a best price."""
+
+    event_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str
+    line: float | None
+    handicap_type: str | None
+    implied_sum: float
+    profit_pct: float
+    confirmed_at: datetime
+    legs: list[ArbitrageLeg]

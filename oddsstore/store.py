@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,18 +18,24 @@ from oddsstore.errors import (
     InvalidInputError,
     MigrationError,
     OutsidePartitionWindowError,
+    PermissionDeniedError,
     UnknownReferenceError,
 )
 from oddsstore.partitions import PartitionWindow
 from oddsstore.paths import sql_directory
 from oddsstore.records import (
+    Arbitrage,
     Bookmaker,
     ErrorSummary,
     Event,
     EventBookmaker,
+    Margin,
+    MarketChange,
     MarketOdds,
     OddsSnapshot,
+    OpeningClosing,
     PartitionInfo,
+    PriceComparison,
     ScrapeError,
     ScrapeErrorIn,
     ScrapeRun,
@@ -36,7 +43,9 @@ from oddsstore.records import (
     SnapshotIn,
     Sport,
     StaleOdds,
+    SteamMove,
     Tournament,
+    TournamentMargin,
     WriteResult,
     require_aware,
 )
@@ -132,16 +141,23 @@ class OddsStore:
 
     async def upsert_sport(self, name: str, slug: str) -> Sport:
         """Insert a sport or rename the one with ``slug``; returns the stored row."""
+        _text("name", name)
+        _text("slug", slug)
         sport: Sport = await self._query("upsert_sport", name=name, slug=slug)
         return sport
 
     async def upsert_tournament(self, sport_id: int, name: str, country: str | None = None) -> Tournament:
         """Insert a tournament or return the one with this sport, name and country."""
+        _text("name", name)
+        _text("country", country, optional=True)
         tournament: Tournament = await self._query("upsert_tournament", sport_id=sport_id, name=name, country=country)
         return tournament
 
     async def upsert_bookmaker(self, name: str, slug: str, base_url: str | None = None) -> Bookmaker:
         """Insert a bookmaker or update the one with ``slug``; returns the stored row."""
+        _text("name", name)
+        _text("slug", slug)
+        _text("base_url", base_url, optional=True)
         bookmaker: Bookmaker = await self._query("upsert_bookmaker", name=name, slug=slug, base_url=base_url)
         return bookmaker
 
@@ -150,6 +166,12 @@ class OddsStore:
     ) -> Event:
         """Insert an event or update the one with ``betpawa_event_id`` (kickoff must be aware)."""
         _aware("kickoff", kickoff)
+        for field, value in (
+            ("betpawa_event_id", betpawa_event_id),
+            ("home_team", home_team),
+            ("away_team", away_team),
+        ):
+            _text(field, value)
         event: Event = await self._query(
             "upsert_event",
             tournament_id=tournament_id,
@@ -168,6 +190,8 @@ class OddsStore:
         event_url: str | None = None,
     ) -> EventBookmaker:
         """Record that a bookmaker offers an event, with its own event id and page if known."""
+        _text("bookmaker_event_id", bookmaker_event_id, optional=True)
+        _text("event_url", event_url, optional=True)
         link: EventBookmaker = await self._query(
             "link_event_bookmaker",
             event_id=event_id,
@@ -197,6 +221,7 @@ class OddsStore:
             when replaying or backfilling, so stale_odds compares runs and snapshots rightly.
         """
         _aware("started_at", started_at)
+        _text("trigger", trigger, optional=True)
         run: ScrapeRun = await self._query("start_scrape_run", trigger=trigger, started_at=started_at)
         return run
 
@@ -296,9 +321,12 @@ class OddsStore:
         if not batch:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
         days = [partitions.utc_day(s["captured_at"]) for s in batch]
-        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
-            await partitions.ensure(connection, self.queries, days)
-            return await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+        try:
+            async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+                await partitions.ensure(connection, self.queries, days)
+                return await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+        except (UnknownReferenceError, DuplicateSnapshotError) as exc:
+            raise type(exc)(f"{writes.locate(batch, str(exc))}{exc}") from exc.__cause__
 
     async def latest_odds(self, event_id: int) -> list[MarketOdds]:
         """Each bookmaker's latest markets for an event (by bookmaker, market, line).
@@ -367,6 +395,133 @@ class OddsStore:
         found: list[ErrorSummary] = await self._query("error_summary", since=since)
         return found
 
+    # --- analytics -----------------------------------------------------------------------------
+    # Set-based reads of queries/analytics.sql. Latest-state questions read market_current (no
+    # history); history questions read market_changes by its key. Percentages are plain numbers.
+
+    async def compare_event(self, event_id: int, home_bookmaker_id: int | None = None) -> list[PriceComparison]:
+        """Every bookmaker's latest price for each outcome of an event, side by side, with the best
+        active price and who offers it.
+
+        :param event_id: the event.
+        :param home_bookmaker_id: the bookmaker to compare with the rest (BetPawa, say): each row
+            then carries its price, the best competitor's and the gap between them
+            (``(home / best competitor - 1) * 100``).
+        :returns: one :class:`PriceComparison` per market, line and outcome, by market id, line
+            and the bookmakers' listing order; empty for an event with no odds.
+        """
+        found: list[PriceComparison] = await self._query(
+            "compare_event", event_id=event_id, home_bookmaker_id=home_bookmaker_id
+        )
+        return found
+
+    async def margins(
+        self,
+        event_id: int | None = None,
+        tournament_id: int | None = None,
+        since: datetime | None = None,
+        market_id: str | None = None,
+    ) -> list[Margin]:
+        """Each bookmaker's margin (overround, ``(sum(1/odds) - 1) * 100``) on its current markets.
+
+        Only complete markets count: at least two outcomes, every one active (a market with a
+        suspended outcome is skipped). Every filter is optional; with none, every current market.
+        The formula assumes outcomes that exclude each other and cover every result (1X2,
+        over/under); a market with overlapping outcomes (double chance) shows about 100%.
+
+        :param event_id: one event's markets.
+        :param tournament_id: the markets of one tournament's events.
+        :param since: markets whose current prices were set at or after this moment (aware).
+        :param market_id: one market type (``betpawa_market_id``).
+        :returns: :class:`Margin` rows by event, market, line and bookmaker.
+        """
+        _aware("since", since)
+        found: list[Margin] = await self._query(
+            "margins", event_id=event_id, tournament_id=tournament_id, since=since, market_id=market_id
+        )
+        return found
+
+    async def tournament_margins(
+        self, tournament_id: int | None = None, since: datetime | None = None, market_id: str | None = None
+    ) -> list[TournamentMargin]:
+        """:meth:`margins` aggregated per tournament and bookmaker: market and event counts, and the
+        average, lowest and highest margin. Same filters as :meth:`margins` (without the event).
+
+        Margins differ a lot between market types; pass ``market_id`` to compare like with like.
+        """
+        _aware("since", since)
+        found: list[TournamentMargin] = await self._query(
+            "tournament_margins", tournament_id=tournament_id, since=since, market_id=market_id
+        )
+        return found
+
+    async def opening_closing(self, event_id: int) -> list[OpeningClosing]:
+        """Opening and closing odds of an event, per bookmaker, market, line and outcome.
+
+        Opening: the market's first listed state. Closing: its last listed state at or before
+        kickoff (changes after kickoff are ignored; for an event yet to start, the current
+        state). Each row also says whether the market was still listed at kickoff, when the
+        bookmaker was last seen before it, and the movement ``(closing / opening - 1) * 100``.
+
+        :returns: :class:`OpeningClosing` rows by market, line, bookmaker and outcome order; empty
+            for an unknown event or one with no history.
+        """
+        found: list[OpeningClosing] = await self._query("opening_closing", event_id=event_id)
+        return found
+
+    async def line_movement(self, event_id: int, market_id: str, line: float | None = None) -> list[MarketChange]:
+        """Every logged change of one market of an event, every bookmaker, oldest first: new prices,
+        suspensions, and disappearances (rows with ``outcomes`` ``None``).
+
+        :param market_id: the ``betpawa_market_id``.
+        :param line: only this line; every line when ``None`` (markets without lines have only
+            the ``None`` line, so they need none).
+        """
+        if line is not None and not math.isfinite(line):
+            raise InvalidInputError(f"line must be a finite number or None, got {line!r}")
+        found: list[MarketChange] = await self._query(
+            "line_movement", event_id=event_id, market_id=market_id, line=line
+        )
+        return found
+
+    async def steam_moves(self, since: datetime, min_drop_pct: float, window: timedelta) -> list[SteamMove]:
+        """Sharp drops: every change at or after ``since`` at which an outcome's active price is at
+        least ``min_drop_pct`` below the highest active price the same bookmaker offered for it
+        during the ``window`` before (the state in force when the window opened included).
+
+        :param since: first change examined (aware).
+        :param min_drop_pct: the drop that counts, in percent (``10`` for 2.00 -> 1.80); above 0
+            and below 100.
+        :param window: how far back the reference price is looked for; positive.
+        :returns: :class:`SteamMove` rows, oldest first, each with how many bookmakers show such a
+            drop of the same outcome within the window (two or more: a move across the market).
+        """
+        _aware("since", since)
+        if not 0 < min_drop_pct < 100:
+            raise InvalidInputError(f"min_drop_pct must be above 0 and below 100, got {min_drop_pct!r}")
+        if window <= timedelta(0):
+            raise InvalidInputError(f"window must be positive, got {window}")
+        found: list[SteamMove] = await self._query(
+            "steam_moves", since=since, min_drop_pct=float(min_drop_pct), window=window
+        )
+        return found
+
+    async def arbitrage(self, max_age: timedelta) -> list[Arbitrage]:
+        """Markets whose best active prices across bookmakers imply a total probability below 1.
+
+        Only odds confirmed within ``max_age`` count (the pair's latest snapshot at most that
+        old: stale odds never make an arbitrage), and only markets every such bookmaker lists
+        with the same outcome names, each outcome with an active price somewhere.
+
+        :param max_age: how recent the latest snapshot of a pair must be; positive.
+        :returns: :class:`Arbitrage` rows, most profitable first, each with its legs: the best
+            price per outcome, who offers it, and the share of the total stake to put on it.
+        """
+        if max_age <= timedelta(0):
+            raise InvalidInputError(f"max_age must be positive, got {max_age}")
+        found: list[Arbitrage] = await self._query("arbitrage", max_age=max_age)
+        return found
+
     # --- partitions ----------------------------------------------------------------------------
 
     async def ensure_partitions(self, days_ahead: int | None = None) -> list[str]:
@@ -375,7 +530,7 @@ class OddsStore:
         if ahead < 0:
             raise InvalidInputError(f"days_ahead must be >= 0, got {ahead}")
         today = partitions.utc_day(datetime.now(UTC))
-        async with self._pool.acquire() as connection:
+        async with self._pool.acquire() as connection, _server_errors():
             return await partitions.ensure(
                 connection, self.queries, (today + timedelta(days=n) for n in range(ahead + 1))
             )
@@ -387,7 +542,7 @@ class OddsStore:
         if keep < 1:
             raise InvalidInputError(f"retention_days must be >= 1, got {keep}")
         cutoff = partitions.utc_day(datetime.now(UTC)) - timedelta(days=keep)
-        async with self._pool.acquire() as connection:
+        async with self._pool.acquire() as connection, _server_errors():
             dropped = await partitions.drop_expired(connection, self.queries, cutoff)
         return [p.name for p in dropped]
 
@@ -434,6 +589,18 @@ def _aware(name: str, value: datetime | None) -> None:
             raise InvalidInputError(f"{name}: {exc}") from None
 
 
+def _text(name: str, value: object, *, optional: bool = False) -> None:
+    """Refuse what PostgreSQL text cannot hold or a name cannot be: non-strings, blanks, NUL."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {value!r}")
+    if not optional and not value.strip():
+        raise InvalidInputError(f"{name} must not be blank, got {value!r}")
+    if "\x00" in value:
+        raise InvalidInputError(f"{name} must not contain NUL characters, got {value!r}")
+
+
 @asynccontextmanager
 async def _server_errors() -> AsyncIterator[None]:
     """Turn the server errors bad input causes into oddsstore errors (asyncpg's as ``__cause__``)."""
@@ -451,5 +618,7 @@ async def _server_errors() -> AsyncIterator[None]:
         raise InvalidInputError(str(exc)) from exc
     except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
         raise InvalidInputError(str(exc)) from exc
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise PermissionDeniedError(f"{exc} (this database role may not do that; docs/operations.md: roles)") from exc
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:
         raise MigrationError(f"{exc}: the database lacks the oddsstore schema; run `oddsstore migrate`") from exc

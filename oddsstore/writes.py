@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
@@ -14,6 +15,7 @@ from oddsstore.errors import DuplicateSnapshotError, InvalidInputError, OutsideP
 from oddsstore.partitions import PartitionWindow
 from oddsstore.records import (
     AwareDatetime,
+    Flag,
     Id,
     Name,
     Odds,
@@ -54,7 +56,7 @@ STAGE_MARKET_COLUMNS = (
 class OutcomeDict(TypedDict):
     name: Name
     odds: Odds
-    is_active: NotRequired[bool]
+    is_active: NotRequired[Flag]
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -97,6 +99,7 @@ def validate_snapshots(
     first_seen: dict[tuple[int, int, datetime], int] = {}
     for index, snapshot in enumerate(batch):
         where = f"snapshots[{index}] ({_name(snapshot)})"
+        context = f" ({_name(snapshot)})"
         if snapshot["captured_at"] not in window:
             raise OutsidePartitionWindowError(
                 f"{where}: captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
@@ -110,7 +113,7 @@ def validate_snapshots(
             raise InvalidInputError(f"{where}: {problem}")
         for number, market in enumerate(markets):
             if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
-                raise InvalidInputError(f"{where}.markets[{number}]: {problem}")
+                raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
     return batch
@@ -140,13 +143,17 @@ def _name(snapshot: SnapshotDict) -> str:
     )
 
 
+# Pydantic's wording where it would show our patterns instead of saying what is wrong.
+_MESSAGES = {"string_pattern_mismatch": "must be text that is not blank and has no NUL characters"}
+
+
 def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
     """Name the first failing item by its path, e.g. ``snapshots[3].markets[12].outcomes[0].odds``."""
     error = exc.errors(include_url=False)[0]
     path = what
     for part in error["loc"]:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    message = error["msg"].removeprefix("Value error, ")
+    message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
     context = ""
     index = error["loc"][0] if error["loc"] else None
     if isinstance(index, int) and index < len(items) and isinstance(items[index], Mapping):
@@ -156,6 +163,30 @@ def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
     more = exc.error_count() - 1
     suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     return f"{path}{context}: {message}, got {error['input']!r:.200}{suffix}"
+
+
+_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
+
+
+def locate(batch: list[SnapshotDict], detail: str) -> str:
+    """Name the snapshots a server error's ``Key (columns)=(values)`` detail points at, e.g.
+    ``"snapshots[3]: "``; empty when the detail names no snapshot field."""
+    match = _KEY.search(detail)
+    if match is None:
+        return ""
+    wanted = dict(zip(match["columns"].split(", "), match["values"].split(", "), strict=False))
+
+    def matches(snapshot: SnapshotDict) -> bool:
+        for column, value in wanted.items():
+            if column == "captured_at":
+                if snapshot["captured_at"] != datetime.fromisoformat(value):
+                    return False
+            elif column not in ("event_id", "bookmaker_id") or str(snapshot[column]) != value:  # type: ignore[literal-required]
+                return False
+        return True
+
+    found = [f"snapshots[{index}]" for index, snapshot in enumerate(batch) if matches(snapshot)]
+    return f"{', '.join(found[:3])}{' and more' if len(found) > 3 else ''}: " if found else ""
 
 
 async def store_snapshots(

@@ -1,0 +1,406 @@
+-- Odds analytics: comparison across bookmakers, margins, opening and closing odds, line
+-- movement, steam moves and arbitrage. Read-only, set-based; reads market_current for the latest
+-- state and market_changes for history (schema/0005_change_only.sql).
+--
+-- Conventions shared by every query here:
+--   * a market is (event, betpawa_market_id, line); a null line is matched as
+--     coalesce(line, 'NaN'), the expression market_current_key_idx and market_changes_key_idx
+--     are built on (NaN equals itself, null does not);
+--   * outcomes are the jsonb arrays [{name, odds, is_active}] the write path stores; only active
+--     outcomes are prices anyone can bet on, so only they count for "best" and arbitrage;
+--   * percentages are plain numbers (5.2 means 5.2%), computed in double precision.
+
+-- name: compare_event
+-- record: PriceComparison
+-- Each bookmaker's latest price for every outcome of one event, side by side: one row per
+-- market, line and outcome. prices maps bookmaker id -> odds (null: listed but suspended; no
+-- key: the bookmaker does not list the outcome). The best price counts active outcomes only;
+-- with :home_bookmaker_id, home_odds is that bookmaker's active price, best_competitor_odds the
+-- best active price of the others, and gap_pct = (home / best competitor - 1) * 100 (negative:
+-- the home bookmaker pays less). Reads market_current by its key prefix (event_id); no history.
+with listed as (
+    -- One row per bookmaker and outcome of the event's current markets. position keeps the
+    -- order a bookmaker lists outcomes in (1, X, 2), for display.
+    select c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, c.bookmaker_id,
+           o.name, o.odds, o.is_active, o.position
+    from market_current as c
+    join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
+    cross join lateral rows from (
+        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as o(name, odds, is_active, position)
+    where c.event_id = :event_id
+),
+ranked as (
+    -- The best active price of each outcome, over all bookmakers and over the home bookmaker's
+    -- competitors. (A null line is one partition: window partitions group nulls together.)
+    select l.*,
+           max(l.odds) filter (where l.is_active) over outcome as best_odds,
+           max(l.odds) filter (
+               where l.is_active and l.bookmaker_id <> :home_bookmaker_id::integer
+           ) over outcome as best_competitor_odds
+    from listed as l
+    window outcome as (partition by l.betpawa_market_id, l.line, l.name)
+)
+select :event_id::integer as event_id,
+       betpawa_market_id,
+       min(betpawa_market_name) as betpawa_market_name,
+       line,
+       min(handicap_type) as handicap_type,
+       name as outcome,
+       jsonb_object_agg(bookmaker_id::text, case when is_active then odds end) as prices,
+       min(best_odds) as best_odds,
+       coalesce(
+           array_agg(bookmaker_id order by bookmaker_id) filter (where is_active and odds = best_odds), '{}'
+       ) as best_bookmaker_ids,
+       max(odds) filter (where is_active and bookmaker_id = :home_bookmaker_id::integer) as home_odds,
+       min(best_competitor_odds) as best_competitor_odds,
+       (max(odds) filter (where is_active and bookmaker_id = :home_bookmaker_id::integer)
+        / min(best_competitor_odds) - 1) * 100 as gap_pct
+from ranked
+group by betpawa_market_id, line, name
+order by betpawa_market_id, line nulls first, min(position), name;
+
+-- name: margins
+-- record: Margin
+-- The margin (overround) of each bookmaker's current markets: (sum(1/odds) - 1) * 100 over the
+-- outcomes of a complete market, one that lists at least two outcomes, all of them active (a
+-- suspended outcome leaves the book open, and its sum would mean nothing). Filters, each
+-- optional: one event (market_current_key_idx prefix), one tournament (its events through
+-- events_tournament_id_kickoff_idx), one market type, and markets whose state was set at or
+-- after :since (changed_at). The formula assumes outcomes that exclude each other and cover
+-- every result (1X2, over/under); overlapping ones (double chance: each result is in two
+-- outcomes) sum to about 2, a "margin" near 100%.
+with current_markets as (
+    select c.event_id, e.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
+           c.handicap_type, c.changed_at, c.outcomes
+    from market_current as c
+    join events as e on e.id = c.event_id
+    where (:event_id::integer is null or c.event_id = :event_id)
+      and (:tournament_id::integer is null or e.tournament_id = :tournament_id)
+      and (:market_id::text is null or c.betpawa_market_id = :market_id)
+      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
+)
+select c.event_id, c.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.changed_at, b.outcomes, b.margin_pct
+from current_markets as c
+cross join lateral (
+    select count(*) as outcomes,
+           (sum(1 / o.odds) - 1) * 100 as margin_pct,
+           bool_and(o.is_active) as complete
+    from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
+) as b
+where b.complete
+  and b.outcomes >= 2
+order by c.event_id, c.betpawa_market_id, c.line nulls first, c.bookmaker_id;
+
+-- name: tournament_margins
+-- record: TournamentMargin
+-- Margins (as in margins) aggregated per tournament and bookmaker: how many complete markets
+-- of how many events, and the average, lowest and highest margin. The same optional filters
+-- as margins, except the event. Margins differ a lot between market types (1X2 against correct
+-- score), so compare bookmakers on the same :market_id when it matters.
+with current_markets as (
+    select c.event_id, e.tournament_id, c.bookmaker_id, c.outcomes
+    from market_current as c
+    join events as e on e.id = c.event_id
+    where (:tournament_id::integer is null or e.tournament_id = :tournament_id)
+      and (:market_id::text is null or c.betpawa_market_id = :market_id)
+      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
+),
+complete as (
+    select c.event_id, c.tournament_id, c.bookmaker_id, b.margin_pct
+    from current_markets as c
+    cross join lateral (
+        select count(*) as outcomes,
+               (sum(1 / o.odds) - 1) * 100 as margin_pct,
+               bool_and(o.is_active) as complete
+        from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
+    ) as b
+    where b.complete
+      and b.outcomes >= 2
+)
+select c.tournament_id, t.name as tournament_name, t.country, c.bookmaker_id,
+       count(*) as markets, count(distinct c.event_id) as events,
+       avg(c.margin_pct) as avg_margin_pct, min(c.margin_pct) as min_margin_pct,
+       max(c.margin_pct) as max_margin_pct
+from complete as c
+join tournaments as t on t.id = c.tournament_id
+group by c.tournament_id, t.name, t.country, c.bookmaker_id
+order by t.name, t.country nulls first, c.tournament_id, c.bookmaker_id;
+
+-- name: opening_closing
+-- record: OpeningClosing
+-- Opening and closing odds of one event, per bookmaker, market, line and outcome. Only changes
+-- at or before kickoff count (for an event yet to start: all of them, so "closing" is the
+-- current price). Opening: the market's first listed state. Closing: its last listed state at or
+-- before kickoff -- the latest such change, not the latest change overall (live odds come
+-- later). listed_at_kickoff is false when the market had disappeared by kickoff (its last change
+-- then is a null-outcome row); closing then shows the last prices it was offered at.
+-- confirmed_at: the pair's last snapshot at or before kickoff, the last time the closing state
+-- was seen. movement_pct = (closing / opening - 1) * 100 per outcome; suspended prices are
+-- reported as stored, with their is_active flags. History is what retention kept: after the
+-- oldest days are dropped, "opening" is the state carried forward to the first day kept.
+with kickoff as (
+    select kickoff from events where id = :event_id
+),
+spans as (
+    -- Per bookmaker, market and line: when it was first and last listed up to kickoff, and its
+    -- last change then. market_changes_key_idx (prefix event_id); the kickoff bound is known
+    -- before the scan starts, so days after it are pruned.
+    select mc.bookmaker_id, mc.betpawa_market_id, mc.line,
+           min(mc.captured_at) filter (where mc.outcomes is not null) as opening_at,
+           max(mc.captured_at) filter (where mc.outcomes is not null) as closing_at,
+           max(mc.captured_at) as last_change_at
+    from market_changes as mc
+    where mc.event_id = :event_id
+      and mc.captured_at <= (select kickoff from kickoff)
+    group by mc.bookmaker_id, mc.betpawa_market_id, mc.line
+),
+seen as (
+    -- Each bookmaker's last snapshot of the event up to kickoff (odds_snapshots_pkey).
+    select s.bookmaker_id, max(s.captured_at) as confirmed_at
+    from odds_snapshots as s
+    where s.event_id = :event_id
+      and s.captured_at <= (select kickoff from kickoff)
+    group by s.bookmaker_id
+)
+select :event_id::integer as event_id, sp.bookmaker_id, sp.betpawa_market_id, cl.betpawa_market_name, sp.line,
+       pair.outcome,
+       sp.opening_at, pair.opening_odds, pair.opening_active,
+       sp.closing_at, pair.closing_odds, pair.closing_active,
+       sp.closing_at = sp.last_change_at as listed_at_kickoff,
+       seen.confirmed_at,
+       (pair.closing_odds / pair.opening_odds - 1) * 100 as movement_pct
+from spans as sp
+-- The two states themselves, by the full key of market_changes_key_idx.
+join market_changes as op
+    on op.event_id = :event_id
+   and op.betpawa_market_id = sp.betpawa_market_id
+   and op.bookmaker_id = sp.bookmaker_id
+   and coalesce(op.line, 'NaN') = coalesce(sp.line, 'NaN')
+   and op.captured_at = sp.opening_at
+join market_changes as cl
+    on cl.event_id = :event_id
+   and cl.betpawa_market_id = sp.betpawa_market_id
+   and cl.bookmaker_id = sp.bookmaker_id
+   and coalesce(cl.line, 'NaN') = coalesce(sp.line, 'NaN')
+   and cl.captured_at = sp.closing_at
+-- Outcomes matched by name; one listed at only one end has a null price at the other.
+cross join lateral (
+    select coalesce(c.name, o.name) as outcome,
+           coalesce(c.position, o.position) as position,
+           o.odds as opening_odds, o.is_active as opening_active,
+           c.odds as closing_odds, c.is_active as closing_active
+    from rows from (
+        jsonb_to_recordset(op.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as o(name, odds, is_active, position)
+    full join rows from (
+        jsonb_to_recordset(cl.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as c(name, odds, is_active, position)
+        on c.name = o.name
+) as pair
+left join seen on seen.bookmaker_id = sp.bookmaker_id
+order by sp.betpawa_market_id, sp.line nulls first, sp.bookmaker_id, pair.position, pair.outcome;
+
+-- name: line_movement
+-- record: MarketChange
+-- Every change of one market of one event, oldest first: each bookmaker's logged states (new
+-- prices, suspensions, the market appearing) and disappearances (rows whose outcomes and
+-- market name are null). With :line, that line only (null: every line).
+-- market_changes_key_idx, prefix (event_id, betpawa_market_id).
+select event_id, bookmaker_id, captured_at, betpawa_market_id, betpawa_market_name, line,
+       handicap_type, handicap_home, handicap_away, outcomes
+from market_changes
+where event_id = :event_id
+  and betpawa_market_id = :market_id
+  and (:line::double precision is null or coalesce(line, 'NaN') = :line)
+order by captured_at, bookmaker_id, line nulls first;
+
+-- name: steam_moves
+-- record: SteamMove
+-- Sharp price drops: each change at or after :since after which an outcome's active price is
+-- at least :min_drop_pct below the highest active price the same bookmaker had on offer for it
+-- during the :window before. "On offer during the window" = the prices replaced by the
+-- market's changes in [captured_at - window, captured_at], this change included: every state in
+-- force in the window, however long before it was set (a price held for days, then cut, counts).
+-- While the price stays that low, each later change within the window repeats the drop.
+-- bookmakers_dropping: how many bookmakers show a drop of the same outcome in the result; two or
+-- more is a move across the market. One window pass per outcome, no self-join.
+with moved as (
+    -- Markets (per pair and line) with a listed state since :since: only these can drop.
+    -- Partitions before :since are pruned.
+    select distinct event_id, bookmaker_id, betpawa_market_id, coalesce(line, 'NaN') as line_key
+    from market_changes
+    where captured_at >= :since::timestamptz
+      and outcomes is not null
+),
+states as (
+    -- Their changes since the earliest window opened (:since - :window) ...
+    select c.event_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line, m.line_key,
+           c.captured_at, c.outcomes
+    from market_changes as c
+    join moved as m
+        on m.event_id = c.event_id
+       and m.bookmaker_id = c.bookmaker_id
+       and m.betpawa_market_id = c.betpawa_market_id
+       and m.line_key = coalesce(c.line, 'NaN')
+    where c.captured_at >= :since::timestamptz - :window::interval
+    union all
+    -- ... and the change before, the state the first of them replaced: one probe per market of
+    -- market_changes_key_idx (newest partition first, stopping at the first hit).
+    select p.event_id, p.bookmaker_id, p.betpawa_market_id, p.betpawa_market_name, p.line, m.line_key,
+           p.captured_at, p.outcomes
+    from moved as m
+    cross join lateral (
+        select *
+        from market_changes as c
+        where c.event_id = m.event_id
+          and c.betpawa_market_id = m.betpawa_market_id
+          and c.bookmaker_id = m.bookmaker_id
+          and coalesce(c.line, 'NaN') = m.line_key
+          and c.captured_at < :since::timestamptz - :window::interval
+        order by c.captured_at desc
+        limit 1
+    ) as p
+),
+steps as (
+    -- Each change with the state it replaced (null: the market was not listed before).
+    select s.*,
+           lag(s.outcomes) over (
+               partition by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key order by s.captured_at
+           ) as replaced
+    from states as s
+),
+prices as (
+    -- One row per change and outcome: the active price it set (null: suspended or not listed)
+    -- and the active price it replaced. Outcomes matched by name.
+    select st.event_id, st.bookmaker_id, st.betpawa_market_id, st.betpawa_market_name, st.line, st.line_key,
+           st.captured_at, p.outcome, p.odds, p.replaced_odds
+    from steps as st
+    cross join lateral (
+        select coalesce(n.name, o.name) as outcome,
+               case when n.is_active then n.odds end as odds,
+               case when o.is_active then o.odds end as replaced_odds
+        from jsonb_to_recordset(st.outcomes) as n(name text, odds double precision, is_active boolean)
+        full join jsonb_to_recordset(st.replaced) as o(name text, odds double precision, is_active boolean)
+            on o.name = n.name
+    ) as p
+),
+drops as (
+    select w.*, (1 - w.odds / w.reference_odds) * 100 as drop_pct
+    from (
+        -- The highest price replaced within the window up to each change (RANGE: by time).
+        select pr.*,
+               max(pr.replaced_odds) over (
+                   partition by pr.event_id, pr.bookmaker_id, pr.betpawa_market_id, pr.line_key, pr.outcome
+                   order by pr.captured_at
+                   range between :window::interval preceding and current row
+               ) as reference_odds
+        from prices as pr
+    ) as w
+    where w.captured_at >= :since::timestamptz
+      and w.odds is not null
+      and (1 - w.odds / w.reference_odds) * 100 >= :min_drop_pct::double precision
+)
+select d.event_id, d.bookmaker_id, d.betpawa_market_id, d.betpawa_market_name, d.line, d.outcome,
+       d.captured_at, d.odds, d.reference_odds, d.drop_pct,
+       -- Distinct bookmakers per outcome: the highest dense rank of their ids.
+       max(d.bookmaker_rank) over (
+           partition by d.event_id, d.betpawa_market_id, d.line_key, d.outcome
+       ) as bookmakers_dropping
+from (
+    select drops.*,
+           dense_rank() over (
+               partition by event_id, betpawa_market_id, line_key, outcome order by bookmaker_id
+           ) as bookmaker_rank
+    from drops
+) as d
+order by d.captured_at, d.event_id, d.betpawa_market_id, d.line nulls first, d.outcome, d.bookmaker_id;
+
+-- name: arbitrage
+-- record: Arbitrage
+-- Markets whose best prices across bookmakers imply a total probability below 1: backing
+-- every outcome at its best price, with stakes in proportion to 1/odds, returns more than the
+-- total staked. Only odds confirmed within :max_age count: the pair's latest snapshot must be
+-- that recent (stale odds never make an arbitrage); only active outcomes count, and only
+-- markets every such bookmaker lists with the same outcome names (so the outcomes cover the
+-- same events), each outcome with an active price somewhere. implied_sum = sum(1/best odds);
+-- profit_pct = (1/implied_sum - 1) * 100; a leg's stake_share = (1/odds) / implied_sum.
+-- confirmed_at: the oldest snapshot behind a best price, how old the arbitrage may be.
+with fresh as (
+    -- Current markets of the pairs seen within max_age (latest_snapshots: one row per pair).
+    select c.event_id, c.betpawa_market_id, coalesce(c.line, 'NaN') as line_key, c.outcomes
+    from latest_snapshots as ls
+    join market_current as c on c.event_id = ls.event_id and c.bookmaker_id = ls.bookmaker_id
+    where ls.captured_at >= now() - :max_age::interval
+),
+best as (
+    -- Per market and outcome: its best active price, and the fewest outcomes any bookmaker
+    -- listing it lists in the market.
+    select f.event_id, f.betpawa_market_id, f.line_key, o.name,
+           max(o.odds) filter (where o.is_active) as odds,
+           min(jsonb_array_length(f.outcomes)) as fewest_listed
+    from fresh as f
+    cross join lateral jsonb_to_recordset(f.outcomes) as o(name text, odds double precision, is_active boolean)
+    group by f.event_id, f.betpawa_market_id, f.line_key, o.name
+),
+markets as (
+    select event_id, betpawa_market_id, line_key, sum(1 / odds) as implied_sum
+    from best
+    group by event_id, betpawa_market_id, line_key
+    -- A bookmaker lists an outcome name once: one that lists as many outcomes as the market has
+    -- names across bookmakers lists all of them. So when every bookmaker does, all list the
+    -- same set.
+    having min(fewest_listed) = count(*)
+       and count(odds) = count(*)  -- every outcome has an active price somewhere
+       and count(*) >= 2
+       and sum(1 / odds) < 1
+),
+offers as (
+    -- The arbitrage markets (few) read again, per bookmaker and outcome, by the keys of
+    -- latest_snapshots and market_current: to find who offers each best price.
+    select m.event_id, m.betpawa_market_id, m.line_key, m.implied_sum, ls.bookmaker_id, ls.captured_at,
+           c.betpawa_market_name, c.line, c.handicap_type, o.name, o.odds, o.is_active, o.position,
+           max(o.odds) filter (where o.is_active) over (
+               partition by m.event_id, m.betpawa_market_id, m.line_key, o.name
+           ) as best_odds
+    from markets as m
+    join latest_snapshots as ls
+        on ls.event_id = m.event_id
+       and ls.captured_at >= now() - :max_age::interval
+    join market_current as c
+        on c.event_id = ls.event_id
+       and c.bookmaker_id = ls.bookmaker_id
+       and c.betpawa_market_id = m.betpawa_market_id
+       and coalesce(c.line, 'NaN') = m.line_key
+    cross join lateral rows from (
+        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as o(name, odds, is_active, position)
+),
+legs as (
+    -- One row per outcome: its best price, who offers it, and when that was last confirmed.
+    select event_id, betpawa_market_id, line_key, implied_sum, name, max(best_odds) as odds,
+           min(betpawa_market_name) as betpawa_market_name, min(line) as line,
+           min(handicap_type) as handicap_type, min(position) as position,
+           array_agg(bookmaker_id order by bookmaker_id) filter (
+               where is_active and odds = best_odds
+           ) as bookmaker_ids,
+           max(captured_at) filter (where is_active and odds = best_odds) as confirmed_at
+    from offers
+    group by event_id, betpawa_market_id, line_key, implied_sum, name
+)
+select event_id, betpawa_market_id, min(betpawa_market_name) as betpawa_market_name, min(line) as line,
+       min(handicap_type) as handicap_type, implied_sum, (1 / implied_sum - 1) * 100 as profit_pct,
+       min(confirmed_at) as confirmed_at,
+       jsonb_agg(
+           jsonb_build_object(
+               'outcome', name,
+               'odds', odds,
+               'bookmaker_ids', bookmaker_ids,
+               'stake_share', (1 / odds) / implied_sum
+           )
+           order by position, name
+       ) as legs
+from legs
+group by event_id, betpawa_market_id, line_key, implied_sum
+order by profit_pct desc, event_id, betpawa_market_id, min(line) nulls first;
