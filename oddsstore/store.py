@@ -267,6 +267,14 @@ class OddsStore:
             return 0
         days = [partitions.utc_day(e.occurred_at or datetime.now(UTC)) for e in batch]
         async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+            missing: str | None = await self.queries.unknown_scrape_error_reference(
+                connection,
+                scrape_run_ids=[e.scrape_run_id for e in batch],
+                bookmaker_ids=[e.bookmaker_id for e in batch],
+                event_ids=[e.event_id for e in batch],
+            )
+            if missing is not None:
+                raise UnknownReferenceError(missing)
             await partitions.ensure(connection, self.queries, days)
             stored: int = await self.queries.insert_scrape_errors(
                 connection,

@@ -46,12 +46,41 @@ from generate_series(1, :count);
 --    merge of the same pairs would change underneath it (retention takes the same lock).
 select pg_advisory_xact_lock(hashtext('oddsstore_merge'));
 
--- 2. Every scrape is recorded, changed or not.
+-- 2. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
+--    events, bookmakers and scrape_runs: schema/0003_odds.sql), so the batch is checked here,
+--    failing with the SQLSTATE and detail a foreign key would give.
+do $$
+declare
+    v_missing text;
+begin
+    select coalesce(
+        (select format('Key (event_id)=(%s) is not present in table "events".', s.event_id)
+         from oddsstore_stage_snapshots as s
+         where not exists (select from events as e where e.id = s.event_id)
+         limit 1),
+        (select format('Key (bookmaker_id)=(%s) is not present in table "bookmakers".', s.bookmaker_id)
+         from oddsstore_stage_snapshots as s
+         where not exists (select from bookmakers as b where b.id = s.bookmaker_id)
+         limit 1),
+        (select format('Key (scrape_run_id)=(%s) is not present in table "scrape_runs".', s.scrape_run_id)
+         from oddsstore_stage_snapshots as s
+         where s.scrape_run_id is not null
+           and not exists (select from scrape_runs as r where r.id = s.scrape_run_id)
+         limit 1))
+    into v_missing;
+    if v_missing is not null then
+        raise exception 'the batch names an id the database does not hold'
+            using errcode = 'foreign_key_violation', detail = v_missing;
+    end if;
+end;
+$$;
+
+-- 3. Every scrape is recorded, changed or not.
 insert into odds_snapshots (id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response)
 select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
 from oddsstore_stage_snapshots;
 
--- 3. A snapshot older than its pair's latest is late: note the pair's next snapshot after it.
+-- 4. A snapshot older than its pair's latest is late: note the pair's next snapshot after it.
 update oddsstore_stage_snapshots as s
 set next_at = (
     select min(o.captured_at)
@@ -65,7 +94,7 @@ where ls.event_id = s.event_id
   and ls.bookmaker_id = s.bookmaker_id
   and ls.captured_at > s.captured_at;
 
--- 4. In order: markets new or different since the pair's latest snapshot (market_current) are
+-- 5. In order: markets new or different since the pair's latest snapshot (market_current) are
 --    logged and become current. The row comparison covers name, handicap and outcomes.
 with changed as (
     insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
@@ -97,7 +126,7 @@ on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::d
         handicap_type = excluded.handicap_type,
         outcomes = excluded.outcomes;
 
--- 5. In order: markets the pair's latest snapshot listed and this one does not are logged as
+-- 6. In order: markets the pair's latest snapshot listed and this one does not are logged as
 --    gone (null outcomes) and leave market_current.
 with gone as (
     delete from market_current as c
@@ -118,7 +147,7 @@ insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_m
 select event_id, bookmaker_id, captured_at, line, betpawa_market_id
 from gone;
 
--- 6. Late: compare with the state just before the snapshot, read from the log. Differences are
+-- 7. Late: compare with the state just before the snapshot, read from the log. Differences are
 --    logged at the snapshot; at the pair's next snapshot the state that held there is logged
 --    too (unless a change is logged there already), so every later snapshot reads as before.
 --    market_current is untouched: it belongs to the pair's latest snapshot.
@@ -187,7 +216,7 @@ where not exists (
       and k.captured_at = d.next_at
 );
 
--- 7. Point latest_snapshots at the in-order snapshots.
+-- 8. Point latest_snapshots at the in-order snapshots.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)
 select event_id, bookmaker_id, id, captured_at
 from oddsstore_stage_snapshots

@@ -20,6 +20,25 @@ set status = :status::scrape_status,
 where id = :run_id
 returning id, status, started_at, completed_at, events_scraped, events_failed, trigger;
 
+-- name: unknown_scrape_error_reference$
+-- The first run, bookmaker or event id of a batch of errors that the database does not hold,
+-- described as a foreign key violation would; null when all exist. scrape_errors has no foreign
+-- keys (schema/0002_scrape.sql), so the write path asks this first, in the same transaction.
+select coalesce(
+    (select format('Key (scrape_run_id)=(%s) is not present in table "scrape_runs".', r.id)
+     from unnest(:scrape_run_ids::bigint[]) as r (id)
+     where not exists (select from scrape_runs as sr where sr.id = r.id)
+     limit 1),
+    (select format('Key (bookmaker_id)=(%s) is not present in table "bookmakers".', b.id)
+     from unnest(:bookmaker_ids::integer[]) as b (id)
+     where b.id is not null and not exists (select from bookmakers as bk where bk.id = b.id)
+     limit 1),
+    (select format('Key (event_id)=(%s) is not present in table "events".', e.id)
+     from unnest(:event_ids::integer[]) as e (id)
+     where e.id is not null and not exists (select from events as ev where ev.id = e.id)
+     limit 1)
+);
+
 -- name: insert_scrape_errors!
 -- Insert a batch of errors in one statement; parallel arrays, one element per error
 -- (a null occurred_at means now()).

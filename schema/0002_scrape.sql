@@ -48,11 +48,11 @@ create table scrape_errors (
     error_message text        not null,
     occurred_at   timestamptz not null default now(),
     -- A key on a partitioned table must contain the partition key.
-    constraint scrape_errors_pkey primary key (id, occurred_at),
-    constraint scrape_errors_scrape_run_id_fkey foreign key (scrape_run_id) references scrape_runs (id),
-    constraint scrape_errors_bookmaker_id_fkey foreign key (bookmaker_id) references bookmakers (id),
-    constraint scrape_errors_event_id_fkey foreign key (event_id) references events (id)
+    constraint scrape_errors_pkey primary key (id, occurred_at)
 ) partition by range (occurred_at);
+-- No foreign keys, on purpose: on a day partition they would make retention's DROP TABLE take
+-- ACCESS EXCLUSIVE locks on scrape_runs, bookmakers and events (see odds_snapshots in 0003).
+-- The write path checks the ids (queries/scrape.sql, unknown_scrape_error_reference).
 -- Partitioned by day like the odds tables, so errors age out with them by dropping a day
 -- instead of a DELETE (the production lesson in CONTEXT.md). Partitions: oddsstore_ensure_partitions.
 comment on table scrape_errors is 'Failures recorded during scrape runs. Daily partitions on occurred_at, dropped after the retention period.';
@@ -62,7 +62,7 @@ comment on column scrape_errors.error_type is 'Short class of failure (timeout, 
 
 -- The errors of one run (stale_odds reads the latest run's errors).
 create index scrape_errors_scrape_run_id_idx on scrape_errors (scrape_run_id);
-comment on index scrape_errors_scrape_run_id_idx is 'Errors of one run: stale_odds (latest run) and the scrape_run_id foreign key.';
+comment on index scrape_errors_scrape_run_id_idx is 'Errors of one run: stale_odds (latest run), scrape_errors_of_run.';
 -- The seed's bookmaker index: failure history of one bookmaker.
 create index scrape_errors_bookmaker_id_idx on scrape_errors (bookmaker_id);
 comment on index scrape_errors_bookmaker_id_idx is 'Errors of one bookmaker (the seed''s idx_scrape_errors_bookmaker).';

@@ -10,9 +10,9 @@
 --   * prefer-bigint-over-int: event_id and bookmaker_id have the type of the keys they
 --     reference (0001_reference.sql); every market row carries them, 4 bytes each.
 --   * require-lock-timeout, require-statement-timeout: every statement creates an object, or
---     comments on one, created in this migration. The foreign keys take SHARE ROW EXCLUSIVE on
---     events, bookmakers and scrape_runs (readers are not blocked) until this short migration
---     commits; their validation scans the new, empty tables.
+--     comments on one, created in this migration. latest_snapshots' foreign keys take SHARE ROW
+--     EXCLUSIVE on events and bookmakers (readers are not blocked) until this short migration
+--     commits; their validation scans the new, empty table.
 -- squawk-ignore-file prefer-bigint-over-int
 -- squawk-ignore-file require-lock-timeout, require-statement-timeout
 
@@ -33,13 +33,14 @@ create table odds_snapshots (
     -- key (required on a partitioned table) and leads with event_id (a distribution column on
     -- Citus must be part of every unique key; docs/scaling.md). Its index serves the history
     -- of an event (odds_history) and the latest snapshot of a pair.
-    constraint odds_snapshots_pkey primary key (event_id, bookmaker_id, captured_at),
-    -- Few rows per batch (one per event and bookmaker), so these checks are cheap; they turn an
-    -- unknown id into an error instead of an orphan.
-    constraint odds_snapshots_event_id_fkey foreign key (event_id) references events (id),
-    constraint odds_snapshots_bookmaker_id_fkey foreign key (bookmaker_id) references bookmakers (id),
-    constraint odds_snapshots_scrape_run_id_fkey foreign key (scrape_run_id) references scrape_runs (id)
+    constraint odds_snapshots_pkey primary key (event_id, bookmaker_id, captured_at)
 ) partition by range (captured_at);
+-- No foreign keys to events, bookmakers and scrape_runs, on purpose: a day partition carrying
+-- them makes retention's DROP TABLE take ACCESS EXCLUSIVE locks on those three tables (dropping
+-- it removes their foreign-key triggers), queueing every reader and writer behind it; the
+-- benchmark saw a concurrent writer deadlock there. The write path checks the ids of every
+-- batch instead (merge_stage in queries/odds.sql raises SQLSTATE 23503 as a foreign key would),
+-- and latest_snapshots, which every newest snapshot of a pair updates, keeps its foreign keys.
 comment on table odds_snapshots is 'One scrape of one event at one bookmaker: proof the bookmaker was seen at captured_at. Daily partitions.';
 comment on column odds_snapshots.id is 'Surrogate id (odds_snapshots_id_seq); market_odds.snapshot_id points here. Unique by construction, not by index.';
 comment on column odds_snapshots.captured_at is 'When the scraper saw the odds (timestamptz, UTC day = partition).';

@@ -154,3 +154,23 @@ async def test_creating_partitions_does_not_wait_for_readers(store: OddsStore, w
     finally:
         await reader.close()
     assert created == 2 * len(TABLES)
+
+
+async def test_retention_does_not_wait_for_readers_of_reference_tables(store: OddsStore, world: World) -> None:
+    """Dropping a day takes no lock on events, bookmakers or scrape_runs: a transaction that read
+    them stays open while the day is dropped (with foreign keys on the partitions, DROP TABLE
+    would wait for it, holding up everyone queued behind)."""
+    run = await store.start_scrape_run()
+    old = today() - timedelta(days=5)
+    await store.write_snapshots([snapshot(world.events[0], world.bookmakers[0], noon(old))], scrape_run_id=run.id)
+    await store.record_scrape_errors(
+        [{"scrape_run_id": run.id, "error_type": "t", "error_message": "m", "occurred_at": noon(old)}]
+    )
+    reader = await asyncpg.connect(store._dsn)
+    try:
+        async with reader.transaction():
+            await reader.fetch("select * from events, bookmakers, scrape_runs")
+            dropped = await asyncio.wait_for(store.drop_expired_partitions(retention_days=2), timeout=10)
+    finally:
+        await reader.close()
+    assert sorted(dropped) == sorted(f"{t}_p{old:%Y%m%d}" for t in TABLES)
