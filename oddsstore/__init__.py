@@ -7,6 +7,7 @@ async with OddsStore.connect(dsn) as store:
 """
 
 from oddsstore.errors import (
+    ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
     MigrationError,
@@ -14,6 +15,7 @@ from oddsstore.errors import (
     OutsidePartitionWindowError,
     PermissionDeniedError,
     QueryLoadError,
+    QueryTimeoutError,
     UnknownReferenceError,
 )
 from oddsstore.records import (
@@ -47,6 +49,8 @@ from oddsstore.records import (
 from oddsstore.store import OddsStore
 
 __all__ = [
+    "ConnectionLostError",
+    "QueryTimeoutError",
     "Arbitrage",
     "ArbitrageLeg",
     "Bookmaker",

@@ -34,6 +34,17 @@ class PermissionDeniedError(OddsStoreError):
     """The database role lacks a privilege the call needs (SQLSTATE 42501); see docs/operations.md."""
 
 
+class ConnectionLostError(OddsStoreError):
+    """The connection to PostgreSQL broke during the call. A write's transaction was rolled back
+    unless the break came while it committed, when its outcome is unknown: write it again (a
+    batch already stored is refused with :class:`DuplicateSnapshotError`)."""
+
+
+class QueryTimeoutError(OddsStoreError):
+    """A statement was cancelled: ``statement_timeout``, ``lock_timeout`` or a cancel request.
+    Nothing of the call was stored."""
+
+
 class QueryLoadError(OddsStoreError):
     """A named query file is malformed; the message gives ``file:line``."""
 

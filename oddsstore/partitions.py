@@ -84,9 +84,9 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
     First, in a short transaction, market states that only the expiring days hold are carried
     forward (``oddsstore_prepare_retention``). Then each partition is detached ``CONCURRENTLY``,
     which never blocks readers or writers of the parent (it waits for queries that may still
-    read the partition), and dropped. One caller at a time (a session advisory lock); a detach
-    left pending by an interrupted run is finished with ``FINALIZE``. Must run outside a
-    transaction.
+    read the partition), and dropped. One caller at a time (a session advisory lock). What an
+    interrupted run left is finished: a pending detach with ``FINALIZE``, a detached partition
+    that was not dropped yet with ``DROP``. Must run outside a transaction.
     """
     cutoff = datetime.combine(cutoff_day, time(), UTC)
     await queries.lock_retention(connection)
@@ -101,6 +101,8 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
                 f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}"
             )
             await connection.execute(f"drop table {_ident(partition.name)}")
+        for leftover in await queries.detached_leftovers(connection, cutoff_day=cutoff_day):
+            await connection.execute(f"drop table {_ident(leftover)}")
     finally:
         await queries.unlock_retention(connection)
     return expired

@@ -14,11 +14,13 @@ import asyncpg
 
 from oddsstore import jsonb, migrations, partitions, writes
 from oddsstore.errors import (
+    ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
     MigrationError,
     OutsidePartitionWindowError,
     PermissionDeniedError,
+    QueryTimeoutError,
     UnknownReferenceError,
 )
 from oddsstore.partitions import PartitionWindow
@@ -626,6 +628,16 @@ async def _server_errors() -> AsyncIterator[None]:
         raise InvalidInputError(str(exc)) from exc
     except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
         raise InvalidInputError(str(exc)) from exc
+    except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError) as exc:
+        raise QueryTimeoutError(str(exc)) from exc
+    except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError) as exc:
+        raise ConnectionLostError(str(exc)) from exc
+    except asyncpg.InterfaceError as exc:
+        # asyncpg reports a connection that died under an open transaction as an InterfaceError
+        # ("the underlying connection is closed") over ConnectionDoesNotExistError.
+        if isinstance(exc, asyncpg.ConnectionDoesNotExistError) or "connection is closed" in str(exc):
+            raise ConnectionLostError(str(exc)) from exc
+        raise
     except asyncpg.InsufficientPrivilegeError as exc:
         raise PermissionDeniedError(f"{exc} (this database role may not do that; docs/operations.md: roles)") from exc
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:

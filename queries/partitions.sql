@@ -34,3 +34,18 @@ select pg_advisory_lock(hashtext('oddsstore_retention'));
 -- name: unlock_retention$
 -- Release lock_retention.
 select pg_advisory_unlock(hashtext('oddsstore_retention'));
+
+-- name: detached_leftovers$
+-- Tables named like a registered table's day partition (<table>_pYYYYMMDD), of a day before
+-- cutoff_day, that are no longer attached: a retention run that died between DETACH and DROP
+-- leaves one behind. Retention drops them; nothing else would.
+select coalesce(array_agg(c.relname::text order by c.relname), '{}')
+from pg_class as c
+join oddsstore_partitioned_tables as t
+    on c.relname ~ ('^' || t.table_name || '_p[0-9]{8}$')
+where c.relnamespace = current_schema()::regnamespace
+  and c.relkind = 'r'
+  and not c.relispartition
+  -- substring() is null for other names, so to_date never sees one, whatever order the
+  -- planner checks these conditions in.
+  and to_date(substring(c.relname from '_p([0-9]{8})$'), 'YYYYMMDD') < :cutoff_day;
