@@ -37,7 +37,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from enum import StrEnum
 from typing import Any
 
@@ -165,9 +166,7 @@ class OddsSnapshot(Base):
 
     # (id, captured_at): a partitioned table's primary key must include the partition key.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    captured_at: Mapped[datetime] = mapped_column(
-        TimestampTZ, primary_key=True, server_default=func.now()
-    )
+    captured_at: Mapped[datetime] = mapped_column(TimestampTZ, primary_key=True, server_default=func.now())
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
     bookmaker_id: Mapped[int] = mapped_column(ForeignKey("bookmakers.id"))
     scrape_run_id: Mapped[int | None] = mapped_column(ForeignKey("scrape_runs.id"))
@@ -296,7 +295,7 @@ async def _engine(dsn_or_engine: str | AsyncEngine) -> AsyncIterator[AsyncEngine
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, dtime.min, tzinfo=timezone.utc)
+    start = datetime.combine(day, dtime.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
 
 
@@ -334,13 +333,11 @@ async def insert_reference(
 
     Set-up only, not part of any measurement; plain Core ``executemany`` inserts.
     """
-    kickoff = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    kickoff = datetime(2030, 1, 1, tzinfo=UTC)
     async with _engine(dsn_or_engine) as engine, engine.begin() as conn:
         await conn.execute(insert(Sport), [{"id": 1, "name": "Football"}])
         await conn.execute(insert(Tournament), [{"id": 1, "sport_id": 1, "name": "League"}])
-        await conn.execute(
-            insert(Bookmaker), [{"id": b, "name": f"bookmaker {b}"} for b in bookmaker_ids]
-        )
+        await conn.execute(insert(Bookmaker), [{"id": b, "name": f"bookmaker {b}"} for b in bookmaker_ids])
         await conn.execute(
             insert(Event),
             [
@@ -378,9 +375,7 @@ async def create_scrape_run(session_factory: async_sessionmaker[AsyncSession]) -
 # --- write, read, retention, size --------------------------------------------------------------
 
 
-def build_snapshots(
-    snapshots: Sequence[dict[str, Any]], scrape_run_id: int | None = None
-) -> list[OddsSnapshot]:
+def build_snapshots(snapshots: Sequence[dict[str, Any]], scrape_run_id: int | None = None) -> list[OddsSnapshot]:
     """Build ``OddsSnapshot`` objects with their ``MarketOdds`` children (not yet in a session).
 
     ``snapshots`` has the shape oddsstore's write path takes: dicts with ``event_id``,
@@ -432,9 +427,7 @@ async def write_batch(
     return market_rows
 
 
-async def latest_odds_seed(
-    session_or_conn: AsyncSession | AsyncConnection, event_id: int
-) -> list[Row[Any]]:
+async def latest_odds_seed(session_or_conn: AsyncSession | AsyncConnection, event_id: int) -> list[Row[Any]]:
     """Latest odds of one event, seed style: every market of each bookmaker's newest snapshot.
 
     The newest snapshot is ``max(id)`` per bookmaker (ids grow with time), joined back to
@@ -471,9 +464,7 @@ async def latest_odds_seed(
     return list(result.all())
 
 
-async def batched_delete_day(
-    dsn_or_engine: str | AsyncEngine, day: date, batch: int = 1000
-) -> tuple[int, float]:
+async def batched_delete_day(dsn_or_engine: str | AsyncEngine, day: date, batch: int = 1000) -> tuple[int, float]:
     """Delete one UTC day of odds the way the production system did; return (rows, seconds).
 
     Loops ``DELETE FROM t WHERE <day> AND ctid IN (SELECT ctid FROM t WHERE <day> LIMIT batch)``
@@ -495,9 +486,7 @@ async def batched_delete_day(
             )
             while True:
                 async with engine.begin() as conn:
-                    result = await conn.execute(
-                        stmt, {"start": start, "end": end, "batch": batch}
-                    )
+                    result = await conn.execute(stmt, {"start": start, "end": end, "batch": batch})
                 if result.rowcount == 0:
                     break
                 deleted += result.rowcount

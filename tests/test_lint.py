@@ -1,4 +1,5 @@
-"""Static checks, run with the suite: squawk over every migration, ruff and mypy over the package.
+"""Static checks, run with the suite: squawk over every migration, ruff over the code (lint and
+format), mypy over the package.
 
 Each check is skipped, with the reason, when its tool is not installed; ``pip install -e '.[test]'``
 installs all three (squawk from PyPI's ``squawk-cli``). None of them needs a database server.
@@ -80,7 +81,12 @@ def test_migrations_run_in_a_transaction() -> None:
 
 
 def test_ruff() -> None:
-    result = run([*module("ruff"), "check", "oddsstore"])
+    result = run([*module("ruff"), "check", "oddsstore", "tests", "bench"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format() -> None:
+    result = run([*module("ruff"), "format", "--check", "oddsstore", "tests", "bench"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
