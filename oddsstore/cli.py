@@ -359,12 +359,18 @@ def _partition_table(found: Sequence[PartitionInfo]) -> str:
     for p in found:
         days.setdefault(p.day, {})[p.parent] = p
     rows = [(day, *(_partition_cell(cells.get(parent)) for parent in parents)) for day, cells in sorted(days.items())]
-    totals = [sum(p.rows_estimate or 0 for p in found if p.parent == parent) for parent in parents]
+    totals = [_total_rows([p for p in found if p.parent == parent]) for parent in parents]
     sizes = [sum(p.total_bytes for p in found if p.parent == parent) for parent in parents]
-    rows.append(("total", *(f"{n:,} {_size(b):>8}" for n, b in zip(totals, sizes, strict=True))))
+    rows.append(("total", *(f"{n} {_size(b):>8}" for n, b in zip(totals, sizes, strict=True))))
     pending = [p.name for p in found if p.detach_pending]
     note = f"\ninterrupted detach (the next maintain finishes it): {', '.join(pending)}" if pending else ""
     return _table(("day", *parents), rows if found else [], "l" + "r" * len(parents)) + note
+
+
+def _total_rows(partitions: Sequence[PartitionInfo]) -> str:
+    """The sum of the estimates, ``?`` while any partition has none yet (never analysed)."""
+    estimates = [p.rows_estimate for p in partitions]
+    return "?" if None in estimates else f"{sum(e or 0 for e in estimates):,}"
 
 
 def _partition_cell(p: PartitionInfo | None) -> str:
@@ -414,15 +420,17 @@ async def _demo(store: OddsStore, args: argparse.Namespace) -> None:
 
 
 async def _scrape_cycle(store: OddsStore, snapshots: list[FeedSnapshot], ids: FeedIds) -> int:
-    """Write one cycle as a scrape run; the run is marked failed if the write fails."""
-    run = await store.start_scrape_run("demo")
+    """Write one cycle as a scrape run started when the cycle was scraped; the run is marked
+    failed if the write fails."""
+    scraped_at = snapshots[0].captured_at
+    run = await store.start_scrape_run("demo", started_at=scraped_at)
     try:
         result = await store.write_snapshots(to_write(snapshots, ids), scrape_run_id=run.id)
     except BaseException:
-        await store.finish_scrape_run(run.id, ScrapeStatus.FAILED)
+        await store.finish_scrape_run(run.id, ScrapeStatus.FAILED, completed_at=scraped_at)
         raise
     events = len({s.event_key for s in snapshots})
-    await store.finish_scrape_run(run.id, ScrapeStatus.COMPLETED, events_scraped=events)
+    await store.finish_scrape_run(run.id, ScrapeStatus.COMPLETED, events_scraped=events, completed_at=scraped_at)
     return result.markets
 
 
