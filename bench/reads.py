@@ -1,4 +1,5 @@
-"""Reads: ``latest_odds(event)`` latency, oddsstore against the seed-style query, same history."""
+"""Reads: ``latest_odds(event)`` latency, oddsstore against the seed-style query, same history;
+and the analytics that read the most, ``compare_event`` and ``arbitrage``."""
 
 from __future__ import annotations
 
@@ -41,7 +42,31 @@ async def measure(history: History) -> dict[str, Any]:
         "events": len(events),
         "same_rows": rows["oddsstore"] == rows["seed"],
         **{name: _summary(times[name], rows[name]) for name in times},
+        "analytics": await _analytics(history, events),
     }
+
+
+async def _analytics(history: History, events: list[int]) -> dict[str, Any]:
+    """p50 of ``compare_event`` (per live event, BetPawa as home) and of ``arbitrage`` over every
+    fresh market: ``max_age`` reaches back to the history's last cycle, so every pair counts."""
+    store = history.store
+    home = min((await store.bookmakers()), key=lambda b: b.id).id
+    max_age = await store.pool.fetchval("select now() - max(captured_at) + interval '1 minute' from latest_snapshots")
+    times: dict[str, list[float]] = {"compare_event": [], "arbitrage": []}
+    rows: dict[str, list[int]] = {"compare_event": [], "arbitrage": []}
+    for round_number in range(max(2, history.scale.read_repeats // 8) + 1):
+        for event_id in events:
+            began = time.perf_counter()
+            found = await store.compare_event(event_id, home)
+            if round_number:
+                times["compare_event"].append(time.perf_counter() - began)
+                rows["compare_event"].append(len(found))
+        began = time.perf_counter()
+        arbitrages = await store.arbitrage(max_age)
+        if round_number:
+            times["arbitrage"].append(time.perf_counter() - began)
+            rows["arbitrage"].append(len(arbitrages))
+    return {name: _summary(times[name], rows[name]) for name in times}
 
 
 def _summary(seconds: list[float], rows: list[int]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def targets(results: dict[str, Any]) -> list[Row]:
             "read_vs_seed", f"latest_odds p50 at {at_7}: seed-style query / oddsstore", "ms", ours_7["p50_ms"],
             "seed query", seed_7["p50_ms"], (">=", 10), inverse=True,
         ),
+        *_analytics_rows(shallow, deep, depth),
         *_retention_rows(results["retention"]),
         _row("storage", storage, "bytes/obs", ours_b, "seed schema", seed_b, None),
     ]  # fmt: skip
@@ -63,6 +64,24 @@ def _row(
         "met": met,
         "note": None,
     }
+
+
+def _analytics_rows(shallow: dict[str, Any], deep: dict[str, Any], depth: str) -> list[Row]:
+    """How the heaviest analytics grow with history (issue: odds analytics); reported, no target."""
+    if "analytics" not in shallow or "analytics" not in deep:
+        return []  # results written before the analytics were measured
+    return [
+        _row(
+            f"{name}_growth",
+            f"{name} p50: {depth}",
+            "ms",
+            deep["analytics"][name]["p50_ms"],
+            f"at {shallow['days']:g} d",
+            shallow["analytics"][name]["p50_ms"],
+            None,
+        )  # fmt: skip
+        for name in ("compare_event", "arbitrage")
+    ]
 
 
 def _retention_rows(retention: dict[str, Any]) -> list[Row]:

@@ -20,6 +20,8 @@ TARGET_KEYS = {
     "read_growth_p50",
     "read_growth_p95",
     "read_vs_seed",
+    "compare_event_growth",
+    "arbitrage_growth",
     "retention_vs_delete",
     "retention_writer",
     "storage",
