@@ -32,6 +32,7 @@ from oddsstore import OddsStore
 from oddsstore.feed import Feed, FeedIds, FeedSnapshot, to_write
 from oddsstore.migrations import asyncpg_dsn
 from oddsstore.partitions import utc_day
+from oddsstore.writes import STAGE_MARKET_COLUMNS, STAGE_SNAPSHOT_COLUMNS
 
 PATHS = ("copy_floor", "oddsstore", "seed_orm")
 # copy_floor's targets: the snapshot table, and the table that holds market rows.
@@ -104,22 +105,9 @@ class CopyFloorPath:
     @classmethod
     async def open(cls, dsn: str, ids: FeedIds) -> CopyFloorPath:
         connection = await asyncpg.connect(asyncpg_dsn(dsn))
-        snapshot_fields = ("id", "event_id", "bookmaker_id", "captured_at", "scrape_run_id", "raw_response")
-        market_fields = (
-            "snapshot_id",
-            "event_id",
-            "bookmaker_id",
-            "captured_at",
-            "line",
-            "handicap_home",
-            "handicap_away",
-            "betpawa_market_id",
-            "betpawa_market_name",
-            "handicap_type",
-            "outcomes",
-        )
-        snapshots = BinaryCopy(SNAPSHOT_TABLE, await table_columns(connection, SNAPSHOT_TABLE), snapshot_fields)
-        markets = BinaryCopy(MARKET_TABLE, await table_columns(connection, MARKET_TABLE), market_fields)
+        # The fields the write path stages, so the floor encodes what oddsstore receives.
+        snapshots = BinaryCopy(SNAPSHOT_TABLE, await table_columns(connection, SNAPSHOT_TABLE), STAGE_SNAPSHOT_COLUMNS)
+        markets = BinaryCopy(MARKET_TABLE, await table_columns(connection, MARKET_TABLE), STAGE_MARKET_COLUMNS)
         return cls(connection, ids, snapshots, markets)
 
     async def prepare(self, cycle: Sequence[FeedSnapshot]) -> tuple[bytes, bytes]:
