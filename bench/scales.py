@@ -49,6 +49,17 @@ SCALES: dict[str, Scale] = {
         Scale(
             "small", ingest_events=100, ingest_cycles=4, history_events=3, history_interval=TEN_MINUTES, read_repeats=40
         ),
+        # small, with 30 days of history: the change-only storage's read target (latest_odds at 30
+        # days against 1 day), the whole retention period.
+        Scale(
+            "month",
+            ingest_events=100,
+            ingest_cycles=4,
+            history_events=3,
+            history_interval=TEN_MINUTES,
+            read_repeats=40,
+            history_days=30,
+        ),
         Scale(
             "medium",
             ingest_events=300,
