@@ -10,68 +10,9 @@
 set local lock_timeout = '5s';
 set local statement_timeout = '1min';
 
--- 0004's definition, SECURITY INVOKER, search_path from the session as 0004 set it.
-create or replace function oddsstore_ensure_partitions(p_first_day date, p_last_day date)
-returns setof text
-language plpgsql
-set search_path from current
-as $$
-/*
- * Creates the missing daily partitions of every registered table for the UTC days
- * p_first_day .. p_last_day and returns the names it created. Idempotent, and safe when several
- * sessions call it at once: they queue on one advisory lock and the later ones find the work done.
- */
-declare
-    v_table     text;
-    v_day       date;
-    v_partition text;
-    v_from      timestamptz;
-begin
-    if p_first_day is null or p_last_day is null or p_last_day < p_first_day then
-        raise exception 'oddsstore_ensure_partitions: bad day range % .. %', p_first_day, p_last_day
-            using hint = 'Pass the first and last UTC day, first <= last.';
-    end if;
-    if p_last_day - p_first_day > 400 then
-        raise exception 'oddsstore_ensure_partitions: % days requested (% .. %), at most 401 at a time',
-            p_last_day - p_first_day + 1, p_first_day, p_last_day;
-    end if;
-
-    -- Fast path, no lock: on almost every write the partitions exist already.
-    if not exists (
-        select
-        from oddsstore_partitioned_tables as t
-        cross join generate_series(p_first_day, p_last_day, interval '1 day') as d (day)
-        where to_regclass(format('%I', t.table_name || '_p' || to_char(d.day, 'YYYYMMDD'))) is null
-    ) then
-        return;
-    end if;
-
-    -- Held to the end of the caller's transaction; callers run this in a short transaction of
-    -- its own (the write path does), never inside a long one.
-    perform pg_advisory_xact_lock(hashtext('oddsstore_partitions'));
-
-    for v_table, v_day in
-        select t.table_name, d.day::date
-        from oddsstore_partitioned_tables as t
-        cross join generate_series(p_first_day, p_last_day, interval '1 day') as d (day)
-        order by 2, 1
-    loop
-        v_partition := v_table || '_p' || to_char(v_day, 'YYYYMMDD');
-        continue when to_regclass(format('%I', v_partition)) is not null;
-        v_from := v_day::timestamp at time zone 'UTC';
-        -- CREATE TABLE ... PARTITION OF would take an ACCESS EXCLUSIVE lock on the parent and
-        -- stall every reader; an empty table attached afterwards needs only SHARE UPDATE
-        -- EXCLUSIVE on the parent, which readers and writers do not conflict with. The parent's
-        -- indexes and foreign keys are created on the attached (empty) table by ATTACH.
-        execute format(
-            'create table %I (like %I including defaults including constraints including storage including compression)',
-            v_partition, v_table);
-        execute format('alter table %I attach partition %I for values from (%L) to (%L)',
-            v_table, v_partition, v_from, v_from + interval '1 day');
-        return next v_partition;
-    end loop;
-end;
-$$;
+-- 0004's settings again: SECURITY INVOKER, and the deploying session's search_path, which is
+-- what 0004's "set search_path from current" captured.
+alter function oddsstore_ensure_partitions(date, date) security invoker set search_path from current;
 comment on function oddsstore_ensure_partitions(date, date) is 'Creates missing daily partitions for UTC days first..last; idempotent and concurrency-safe.';
 
 -- Functions: back to PUBLIC's default EXECUTE.

@@ -117,75 +117,14 @@ grant execute on function oddsstore_partitions() to oddsstore_reader, oddsstore_
 -- PostgreSQL manual's "Writing SECURITY DEFINER Functions Safely" asks) its search_path is
 -- pinned: the schema the tables live in (the first schema of the migration's search_path),
 -- then pg_temp last, so a caller's temporary table cannot stand in for the partition registry
--- or a parent table. The pin is set for the rest of this transaction and captured by
--- "set search_path from current" below. Its arguments are two dates; every name it builds
--- comes from oddsstore_partitioned_tables, which the writer cannot change. The body is 0004's.
+-- or a parent table. The function's body stays 0004's; only these two settings change. Its
+-- arguments are two dates; every name it builds comes from oddsstore_partitioned_tables, which
+-- the writer cannot change. (Dynamic SQL only to name the schema, quoted with %I.)
 do $$
 begin
-    perform set_config('search_path', format('%I, pg_temp', current_schema()), true);
-end;
-$$;
-
-create or replace function oddsstore_ensure_partitions(p_first_day date, p_last_day date)
-returns setof text
-language plpgsql
-security definer
-set search_path from current
-as $$
-/*
- * Creates the missing daily partitions of every registered table for the UTC days
- * p_first_day .. p_last_day and returns the names it created. Idempotent, and safe when several
- * sessions call it at once: they queue on one advisory lock and the later ones find the work done.
- */
-declare
-    v_table     text;
-    v_day       date;
-    v_partition text;
-    v_from      timestamptz;
-begin
-    if p_first_day is null or p_last_day is null or p_last_day < p_first_day then
-        raise exception 'oddsstore_ensure_partitions: bad day range % .. %', p_first_day, p_last_day
-            using hint = 'Pass the first and last UTC day, first <= last.';
-    end if;
-    if p_last_day - p_first_day > 400 then
-        raise exception 'oddsstore_ensure_partitions: % days requested (% .. %), at most 401 at a time',
-            p_last_day - p_first_day + 1, p_first_day, p_last_day;
-    end if;
-
-    -- Fast path, no lock: on almost every write the partitions exist already.
-    if not exists (
-        select
-        from oddsstore_partitioned_tables as t
-        cross join generate_series(p_first_day, p_last_day, interval '1 day') as d (day)
-        where to_regclass(format('%I', t.table_name || '_p' || to_char(d.day, 'YYYYMMDD'))) is null
-    ) then
-        return;
-    end if;
-
-    -- Held to the end of the caller's transaction; callers run this in a short transaction of
-    -- its own (the write path does), never inside a long one.
-    perform pg_advisory_xact_lock(hashtext('oddsstore_partitions'));
-
-    for v_table, v_day in
-        select t.table_name, d.day::date
-        from oddsstore_partitioned_tables as t
-        cross join generate_series(p_first_day, p_last_day, interval '1 day') as d (day)
-        order by 2, 1
-    loop
-        v_partition := v_table || '_p' || to_char(v_day, 'YYYYMMDD');
-        continue when to_regclass(format('%I', v_partition)) is not null;
-        v_from := v_day::timestamp at time zone 'UTC';
-        -- CREATE TABLE ... PARTITION OF would take an ACCESS EXCLUSIVE lock on the parent and
-        -- stall every reader; an empty table attached afterwards needs only SHARE UPDATE
-        -- EXCLUSIVE on the parent, which readers and writers do not conflict with. The parent's
-        -- indexes and foreign keys are created on the attached (empty) table by ATTACH.
-        execute format(
-            'create table %I (like %I including defaults including constraints including storage including compression)',
-            v_partition, v_table);
-        execute format('alter table %I attach partition %I for values from (%L) to (%L)',
-            v_table, v_partition, v_from, v_from + interval '1 day');
-        return next v_partition;
-    end loop;
+    execute format(
+        'alter function oddsstore_ensure_partitions(date, date) security definer set search_path = %I, pg_temp',
+        current_schema());
 end;
 $$;
 comment on function oddsstore_ensure_partitions(date, date) is 'Creates missing daily partitions for UTC days first..last; idempotent and concurrency-safe. SECURITY DEFINER (runs as the owner) so oddsstore_writer can call it.';
