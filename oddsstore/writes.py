@@ -1,9 +1,22 @@
-"""The snapshot write path: validate a batch, then store it with COPY in a few round trips."""
+"""The snapshot write path: validate a batch, then store it with COPY in a few round trips.
+
+Between two scrape cycles about 5% of markets change, so a store remembers, per event x
+bookmaker pair, the snapshot it last wrote and a fingerprint of each market exactly as it was
+given (:class:`Written`). A market of the next snapshot with the same fingerprint is the same
+input again: it was validated and stored last time, and is neither validated nor sent again.
+Before the memory is used, the database confirms under the merge lock that the pair's latest
+snapshot is still the remembered one (``stale_bases`` in ``queries/odds.sql``); a pair written
+meanwhile by another process, forgotten by retention, or not remembered is sent whole.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
@@ -30,7 +43,15 @@ from oddsstore.records import (
 )
 from oddsstore.runner import Queries
 
-STAGE_SNAPSHOT_COLUMNS = ("id", "event_id", "bookmaker_id", "captured_at", "scrape_run_id", "raw_response")
+STAGE_SNAPSHOT_COLUMNS = (
+    "id",
+    "event_id",
+    "bookmaker_id",
+    "captured_at",
+    "scrape_run_id",
+    "raw_response",
+    "base_snapshot_id",
+)
 STAGE_MARKET_COLUMNS = (
     "snapshot_id",
     "event_id",
@@ -79,44 +100,138 @@ class SnapshotDict(TypedDict):
     raw_response: NotRequired[Any]
 
 
+@with_config(ConfigDict(extra="forbid"))
+class EnvelopeDict(TypedDict):
+    """A snapshot with its markets as given: they are validated one by one, unless remembered."""
+
+    event_id: Id
+    bookmaker_id: Id
+    captured_at: AwareDatetime
+    markets: list[Any]
+    raw_response: NotRequired[Any]
+
+
 _SNAPSHOTS = TypeAdapter(list[SnapshotDict])
+_ENVELOPES = TypeAdapter(list[EnvelopeDict])
+_MARKETS = TypeAdapter(list[MarketDict])
 _SCRAPE_ERRORS = TypeAdapter(list[ScrapeErrorIn])
 
 
+MarketKey = tuple[str, float | None]
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a store last wrote for one event x bookmaker pair: the snapshot, and each of its
+    markets' fingerprint (see :func:`fingerprint`) with the market's key."""
+
+    snapshot_id: int
+    captured_at: datetime
+    markets: dict[bytes, MarketKey]
+
+
+@dataclass(slots=True)
+class Checked:
+    """One validated snapshot. ``markets[i]`` is the validated market, or ``None`` where
+    ``fingerprints[i]`` is one of ``base``'s: the same input as in the base snapshot."""
+
+    snapshot: EnvelopeDict
+    keys: list[MarketKey]
+    fingerprints: list[bytes | None]
+    markets: list[MarketDict | None]
+    base: Written | None
+
+
+def fingerprint(market: Any) -> bytes | None:
+    """A 128-bit digest of a market exactly as given (types, values and key order), or ``None``
+    when it holds anything but dicts, lists, str, int, float, bool and None (which marshal
+    encodes byte for byte, without references)."""
+    try:
+        encoded = marshal.dumps(market, 2)
+    except ValueError:
+        return None
+    return hashlib.blake2b(encoded, digest_size=16).digest()
+
+
 def validate_snapshots(
-    snapshots: Iterable[SnapshotIn | Mapping[str, Any]], window: PartitionWindow
-) -> list[SnapshotDict]:
-    """Return the batch validated, as dicts; raise naming the first bad item.
+    snapshots: Iterable[SnapshotIn | Mapping[str, Any]],
+    window: PartitionWindow,
+    written: Mapping[Pair, Written],
+) -> list[Checked]:
+    """Return the batch validated; raise naming the first bad item.
+
+    A market whose fingerprint is among those ``written`` holds for its pair is not validated
+    again. A pair's memory is used only for a snapshot newer than the remembered one, and not
+    when the batch holds several snapshots of the pair.
 
     Raises :class:`InvalidInputError` (bad field, duplicate market or outcome, duplicate snapshot
     in the batch) or :class:`OutsidePartitionWindowError`.
     """
     items = [item.model_dump() if isinstance(item, BaseModel) else item for item in snapshots]
     try:
-        batch = _SNAPSHOTS.validate_python(items)
-    except ValidationError as exc:
-        raise InvalidInputError(_describe(exc, items, "snapshots")) from None
+        envelopes = _ENVELOPES.validate_python(items)
+    except ValidationError:
+        raise _first_problem(items) from None
+    per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
+    batch: list[Checked] = []
+    unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
+    for snapshot in envelopes:
+        pair = (snapshot["event_id"], snapshot["bookmaker_id"])
+        base = written.get(pair) if per_pair[pair] == 1 else None
+        if base is not None and base.captured_at >= snapshot["captured_at"]:
+            base = None
+        known = base.markets if base is not None else {}
+        checked = Checked(snapshot, [], [], [], base)
+        for number, market in enumerate(snapshot["markets"]):
+            digest = fingerprint(market)
+            key = known.get(digest) if digest is not None else None
+            checked.fingerprints.append(digest)
+            checked.markets.append(None)
+            if key is None:
+                checked.keys.append(("", None))
+                unseen.append((checked, number, market))
+            else:
+                checked.keys.append(key)
+        batch.append(checked)
+    try:
+        validated = _MARKETS.validate_python([market for _, _, market in unseen])
+    except ValidationError:
+        raise _first_problem(items) from None
+    for (checked, number, _), market in zip(unseen, validated, strict=True):
+        checked.markets[number] = market
+        checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
+
     first_seen: dict[tuple[int, int, datetime], int] = {}
-    for index, snapshot in enumerate(batch):
+    for index, checked in enumerate(batch):
+        snapshot = checked.snapshot
         where = f"snapshots[{index}] ({_name(snapshot)})"
         context = f" ({_name(snapshot)})"
         if snapshot["captured_at"] not in window:
             raise OutsidePartitionWindowError(
                 f"{where}: captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
             )
-        key = (snapshot["event_id"], snapshot["bookmaker_id"], snapshot["captured_at"])
-        if key in first_seen:
-            raise DuplicateSnapshotError(f"snapshots[{first_seen[key]}] and {where} are the same snapshot")
-        first_seen[key] = index
-        markets = snapshot["markets"]
-        if problem := duplicate_market([(m["betpawa_market_id"], m.get("line")) for m in markets]):
+        identity = (snapshot["event_id"], snapshot["bookmaker_id"], snapshot["captured_at"])
+        if identity in first_seen:
+            raise DuplicateSnapshotError(f"snapshots[{first_seen[identity]}] and {where} are the same snapshot")
+        first_seen[identity] = index
+        if problem := duplicate_market(checked.keys):
             raise InvalidInputError(f"{where}: {problem}")
-        for number, market in enumerate(markets):
-            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
+        for number, market in enumerate(checked.markets):
+            if market is not None and (problem := duplicate_outcome([o["name"] for o in market["outcomes"]])):
                 raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
     return batch
+
+
+def _first_problem(items: list[Any]) -> InvalidInputError:
+    """The error validating the whole batch at once reports: its first failing item, by path."""
+    try:
+        _SNAPSHOTS.validate_python(items)
+    except ValidationError as exc:
+        return InvalidInputError(_describe(exc, items, "snapshots"))
+    raise AssertionError("a snapshot or market failed validation alone but not in its batch")
 
 
 def validate_scrape_errors(
@@ -136,7 +251,7 @@ def validate_scrape_errors(
     return batch
 
 
-def _name(snapshot: SnapshotDict) -> str:
+def _name(snapshot: EnvelopeDict) -> str:
     return (
         f"event_id={snapshot['event_id']}, bookmaker_id={snapshot['bookmaker_id']}, "
         f"captured_at={snapshot['captured_at'].isoformat()}"
@@ -168,7 +283,7 @@ def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
 
 
-def locate(batch: list[SnapshotDict], detail: str) -> str:
+def locate(batch: Sequence[EnvelopeDict], detail: str) -> str:
     """Name the snapshots a server error's ``Key (columns)=(values)`` detail points at, e.g.
     ``"snapshots[3]: "``; empty when the detail names no snapshot field."""
     match = _KEY.search(detail)
@@ -176,7 +291,7 @@ def locate(batch: list[SnapshotDict], detail: str) -> str:
         return ""
     wanted = dict(zip(match["columns"].split(", "), match["values"].split(", "), strict=False))
 
-    def matches(snapshot: SnapshotDict) -> bool:
+    def matches(snapshot: EnvelopeDict) -> bool:
         for column, value in wanted.items():
             if column == "captured_at":
                 if snapshot["captured_at"] != datetime.fromisoformat(value):
@@ -192,23 +307,40 @@ def locate(batch: list[SnapshotDict], detail: str) -> str:
 async def store_snapshots(
     connection: asyncpg.Connection,
     queries: Queries,
-    batch: list[SnapshotDict],
+    batch: list[Checked],
     scrape_run_id: int | None,
-) -> WriteResult:
+) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Store a validated batch inside the caller's transaction.
 
-    Reserve snapshot ids, COPY snapshots and markets into the connection's stage tables, and
-    merge: record the snapshots, log what changed, move the current state (``merge_stage`` in
-    ``queries/odds.sql``). Four round trips whatever the batch size. A batch holding several
-    snapshots of one event x bookmaker pair is merged in steps, oldest first, one per pair each.
+    Reserve snapshot ids; for snapshots with a remembered base, take the merge lock and have
+    the database confirm each base (a pair it does not confirm is sent whole); COPY snapshots
+    and markets into the connection's stage tables (only the changed and gone markets of a
+    confirmed pair); merge: record the snapshots, log what changed, move the current state
+    (``merge_stage`` in ``queries/odds.sql``). A few round trips whatever the batch size. A
+    batch holding several snapshots of one pair is merged in steps, oldest first, one per pair
+    each.
+
+    Returns the result and what to remember per pair once the transaction has committed
+    (``None``: forget the pair, a market of its snapshot had no fingerprint).
     """
     if not batch:
-        return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
+        return WriteResult(snapshots=0, markets=0, snapshot_ids=[]), {}
     ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch))
-    markets = 0
+    remembered: dict[Pair, Written | None] = {}
     for number, step in enumerate(_steps(batch)):
         if number:
             await queries.clear_stage(connection)
+        based = [index for index in step if batch[index].base is not None]
+        if based:
+            await queries.lock_merges(connection)
+            stale: list[int] | None = await queries.stale_bases(
+                connection,
+                event_ids=[batch[index].snapshot["event_id"] for index in based],
+                bookmaker_ids=[batch[index].snapshot["bookmaker_id"] for index in based],
+                snapshot_ids=[batch[index].base.snapshot_id for index in based],  # type: ignore[union-attr]
+            )
+            for position in stale or ():
+                batch[based[position - 1]].base = None
         snapshot_rows, market_rows = _stage_rows(batch, ids, step, scrape_run_id)
         await connection.copy_records_to_table(
             "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
@@ -218,18 +350,26 @@ async def store_snapshots(
                 "oddsstore_stage_markets", records=market_rows, columns=STAGE_MARKET_COLUMNS
             )
         await queries.merge_stage(connection)
-        markets += len(market_rows)
-    return WriteResult(snapshots=len(batch), markets=markets, snapshot_ids=ids)
+        for index in step:
+            checked = batch[index]
+            snapshot = checked.snapshot
+            remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = (
+                Written(ids[index], snapshot["captured_at"], dict(zip(checked.fingerprints, checked.keys, strict=True)))  # type: ignore[arg-type]
+                if None not in checked.fingerprints
+                else None
+            )
+    markets = sum(len(checked.keys) for checked in batch)
+    return WriteResult(snapshots=len(batch), markets=markets, snapshot_ids=ids), remembered
 
 
-def _steps(batch: list[SnapshotDict]) -> list[list[int]]:
+def _steps(batch: list[Checked]) -> list[list[int]]:
     """Split the batch (by index) so each step holds at most one snapshot per pair, oldest first."""
     by_pair: dict[tuple[int, int], list[int]] = {}
-    for index, snapshot in enumerate(batch):
-        by_pair.setdefault((snapshot["event_id"], snapshot["bookmaker_id"]), []).append(index)
+    for index, checked in enumerate(batch):
+        by_pair.setdefault((checked.snapshot["event_id"], checked.snapshot["bookmaker_id"]), []).append(index)
     steps: list[list[int]] = []
     for indexes in by_pair.values():
-        indexes.sort(key=lambda index: batch[index]["captured_at"])
+        indexes.sort(key=lambda index: batch[index].snapshot["captured_at"])
         for rank, index in enumerate(indexes):
             if rank == len(steps):
                 steps.append([])
@@ -238,17 +378,32 @@ def _steps(batch: list[SnapshotDict]) -> list[list[int]]:
 
 
 def _stage_rows(
-    batch: list[SnapshotDict], ids: list[int], step: list[int], scrape_run_id: int | None
+    batch: list[Checked], ids: list[int], step: list[int], scrape_run_id: int | None
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Rows for the stage tables: a snapshot with a base stages its changed markets and, with
+    null outcomes, those of the base it no longer lists; one without stages every market."""
     snapshot_rows: list[tuple[Any, ...]] = []
     market_rows: list[tuple[Any, ...]] = []
     for index in step:
-        snapshot, snapshot_id = batch[index], ids[index]
+        checked, snapshot_id = batch[index], ids[index]
+        snapshot, base = checked.snapshot, checked.base
         captured_at, event_id, bookmaker_id = snapshot["captured_at"], snapshot["event_id"], snapshot["bookmaker_id"]
         snapshot_rows.append(
-            (snapshot_id, event_id, bookmaker_id, captured_at, scrape_run_id, snapshot.get("raw_response"))
+            (
+                snapshot_id,
+                event_id,
+                bookmaker_id,
+                captured_at,
+                scrape_run_id,
+                snapshot.get("raw_response"),
+                base.snapshot_id if base is not None else None,
+            )
         )
-        for market in snapshot["markets"]:
+        if base is None:
+            _validate_remembered(checked)
+        for market in checked.markets:
+            if market is None:
+                continue
             get = market.get
             outcomes = market["outcomes"]
             for outcome in outcomes:  # validated copies: filling the default in place is safe
@@ -269,4 +424,21 @@ def _stage_rows(
                     outcomes,
                 )
             )
+        if base is not None:
+            listed = set(checked.keys)
+            market_rows += [  # gone: listed by the base, not by this snapshot
+                (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None)
+                for market_id, line in base.markets.values()
+                if (market_id, line) not in listed
+            ]
     return snapshot_rows, market_rows
+
+
+def _validate_remembered(checked: Checked) -> None:
+    """Validate the markets a snapshot left unvalidated because its base held them, now that the
+    base was not confirmed: they are sent whole. They passed before, as the same input."""
+    remembered = [number for number, market in enumerate(checked.markets) if market is None]
+    if remembered:
+        raw = checked.snapshot["markets"]
+        for number, market in zip(remembered, _MARKETS.validate_python([raw[n] for n in remembered]), strict=True):
+            checked.markets[number] = market

@@ -6,13 +6,14 @@
 -- The per-connection staging tables a batch is copied into (run once per pooled connection).
 -- Temporary: no WAL, no locks anyone else sees; emptied at every commit.
 create temporary table if not exists oddsstore_stage_snapshots (
-    id            bigint      not null,
-    event_id      integer     not null,
-    bookmaker_id  integer     not null,
-    captured_at   timestamptz not null,
-    scrape_run_id bigint,
-    raw_response  jsonb,
-    next_at       timestamptz
+    id               bigint      not null,
+    event_id         integer     not null,
+    bookmaker_id     integer     not null,
+    captured_at      timestamptz not null,
+    scrape_run_id    bigint,
+    raw_response     jsonb,
+    base_snapshot_id bigint,      -- set: only markets that differ from this snapshot's are staged
+    next_at          timestamptz
 ) on commit delete rows;
 create temporary table if not exists oddsstore_stage_markets (
     snapshot_id         bigint           not null,
@@ -23,9 +24,9 @@ create temporary table if not exists oddsstore_stage_markets (
     handicap_home       double precision,
     handicap_away       double precision,
     betpawa_market_id   text             not null,
-    betpawa_market_name text             not null,
+    betpawa_market_name text,            -- null with outcomes: gone since the base snapshot
     handicap_type       text,
-    outcomes            jsonb            not null
+    outcomes            jsonb
 ) on commit delete rows;
 
 -- name: clear_stage!
@@ -38,9 +39,32 @@ truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 select array_agg(nextval('odds_snapshots_id_seq'))
 from generate_series(1, :count);
 
+-- name: lock_merges!
+-- The merge lock, taken before stale_bases so that what it confirms holds until the merge.
+-- Its own statement: a statement that waited for the lock would still read from before the wait.
+select pg_advisory_xact_lock(hashtext('oddsstore_merge'));
+
+-- name: stale_bases$
+-- Which of the given pairs' latest snapshot is not the given one (positions in the arrays, from
+-- 1; null when none): the write path remembers each pair's last snapshot and stages only what
+-- differs from it, which is right only while that snapshot is still the pair's latest
+-- (market_current holds it). One index lookup per pair on latest_snapshots' primary key.
+select array_agg(b.position)
+from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :snapshot_ids::bigint[])
+    with ordinality as b (event_id, bookmaker_id, snapshot_id, position)
+where not exists (
+    select
+    from latest_snapshots as ls
+    where ls.event_id = b.event_id
+      and ls.bookmaker_id = b.bookmaker_id
+      and ls.snapshot_id = b.snapshot_id
+);
+
 -- name: merge_stage!
 -- Store the staged snapshots (at most one per event x bookmaker pair) and log what changed.
--- Several statements, sent in one round trip, inside the caller's transaction.
+-- Several statements, sent in one round trip, inside the caller's transaction. A snapshot staged
+-- with base_snapshot_id (confirmed by stale_bases) brings only its markets that differ from
+-- that snapshot's, and those it no longer lists with null outcomes; any other brings them all.
 --
 -- 1. One merge at a time: each compares the batch with market_current, which a concurrent
 --    merge of the same pairs would change underneath it (retention takes the same lock).
@@ -96,6 +120,7 @@ where ls.event_id = s.event_id
 
 -- 5. In order: markets new or different since the pair's latest snapshot (market_current) are
 --    logged and become current. The row comparison covers name, handicap and outcomes.
+--    (Staged with a base, only the markets whose input differs from the base's are here.)
 with changed as (
     insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
@@ -109,6 +134,7 @@ with changed as (
        and c.betpawa_market_id = m.betpawa_market_id
        and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
     where s.next_at is null
+      and m.outcomes is not null
       and (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
           is distinct from (m.betpawa_market_name, m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes)
     returning *
@@ -127,11 +153,13 @@ on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::d
         outcomes = excluded.outcomes;
 
 -- 6. In order: markets the pair's latest snapshot listed and this one does not are logged as
---    gone (null outcomes) and leave market_current.
+--    gone (null outcomes) and leave market_current. A snapshot staged whole: every current
+--    market it does not stage.
 with gone as (
     delete from market_current as c
     using oddsstore_stage_snapshots as s
     where s.next_at is null
+      and s.base_snapshot_id is null
       and c.event_id = s.event_id
       and c.bookmaker_id = s.bookmaker_id
       and not exists (
@@ -142,6 +170,21 @@ with gone as (
             and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
       )
     returning c.event_id, c.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
+)
+insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
+select event_id, bookmaker_id, captured_at, line, betpawa_market_id
+from gone;
+
+-- 6b. A snapshot staged with a base: the markets staged with null outcomes.
+with gone as (
+    delete from market_current as c
+    using oddsstore_stage_markets as m
+    where m.outcomes is null
+      and c.event_id = m.event_id
+      and c.bookmaker_id = m.bookmaker_id
+      and c.betpawa_market_id = m.betpawa_market_id
+      and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
+    returning c.event_id, c.bookmaker_id, m.captured_at, c.line, c.betpawa_market_id
 )
 insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
 select event_id, bookmaker_id, captured_at, line, betpawa_market_id

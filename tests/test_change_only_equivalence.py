@@ -5,6 +5,9 @@ scrape sequence: batches in and out of order, markets that change, stay, get sus
 disappear and come back, names that change, snapshots with no markets, and retention drops
 (after which the store refuses the dropped days, as the model does). Then latest_odds, odds_at
 at every interesting moment, and odds_history of every market must match the model exactly.
+
+Writes go through two stores on the same database, as two scraper processes would: each
+remembers what it wrote (``remember_writes``) and must notice when the other wrote since.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ snapshots = st.tuples(
 )
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("write"), st.lists(snapshots, min_size=1, max_size=4)),
+        st.tuples(st.just("write"), st.lists(snapshots, min_size=1, max_size=4), st.integers(0, 1)),
         st.tuples(st.just("drop"), st.integers(1, DAYS_BACK)),
     ),
     min_size=1,
@@ -59,7 +62,10 @@ def moment(today: date, day: int, slot: int) -> datetime:
 async def run(dsn: str, ops: list) -> None:
     today = datetime.now(UTC).date()
     model = Model()
-    async with OddsStore.connect(dsn, min_size=1, max_size=2) as store:
+    async with (
+        OddsStore.connect(dsn, min_size=1, max_size=2) as store,
+        OddsStore.connect(dsn, min_size=1, max_size=1) as other_store,
+    ):
         sport = await store.upsert_sport("Football", "football")
         tournament = await store.upsert_tournament(sport.id, "League")
         kickoff = datetime.now(UTC) + timedelta(days=7)
@@ -67,9 +73,9 @@ async def run(dsn: str, ops: list) -> None:
         bookmakers = [(await store.upsert_bookmaker(f"B{n}", f"b{n}")).id for n in range(2)]
         seen: set[tuple[int, int, datetime]] = set()
 
-        for kind, argument in ops:
+        for kind, argument, *writer in ops:
             if kind == "drop":
-                store.retention_days = argument
+                store.retention_days = other_store.retention_days = argument
                 await store.drop_expired_partitions()
                 model.drop_before(datetime.combine(today - timedelta(days=argument), time(), UTC))
                 continue
@@ -96,12 +102,13 @@ async def run(dsn: str, ops: list) -> None:
                         ],
                     }
                 )
+            writing = (store, other_store)[writer[0]]
             if any(s.at < datetime.combine(today - timedelta(days=store.retention_days), time(), UTC) for s in written):
                 with pytest.raises(OutsidePartitionWindowError):
-                    await store.write_snapshots(batch)
+                    await writing.write_snapshots(batch)
                 seen.difference_update((s.event, s.bookmaker, s.at) for s in written)
                 continue
-            await store.write_snapshots(batch)
+            await writing.write_snapshots(batch)
             model.snapshots += [
                 Snapshot(s.event, s.bookmaker, s.at, {k: (f"{n} {k[0]}", o) for k, (n, o) in s.markets.items()})
                 for s in written
@@ -141,9 +148,9 @@ def test_a_market_unchanged_longer_than_retention_still_answers(pg_server: Serve
     steady = ("Market", (("1", 1.5, True), ("2", 2.5, True)))
     moving = [("Market", (("1", 1.5 + step / 10, True), ("2", 2.5, True))) for step in range(5)]
     ops: list = [
-        ("write", [(0, 0, day, 0, {key: steady, ("total", 2.5): moving[day + DAYS_BACK]})])
+        ("write", [(0, 0, day, 0, {key: steady, ("total", 2.5): moving[day + DAYS_BACK]})], 0)
         for day in range(-DAYS_BACK, 1)
     ]
     ops.append(("drop", 1))
-    ops.append(("write", [(0, 0, 0, 3, {key: steady})]))
+    ops.append(("write", [(0, 0, 0, 3, {key: steady})], 0))
     test_change_only_storage_answers_like_full_snapshots.hypothesis.inner_test(pg_server, template_db, ops)

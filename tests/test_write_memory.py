@@ -1,0 +1,127 @@
+"""The write memory (``remember_writes``): a store sends only the markets whose input changed
+since the snapshot it last wrote for the pair, and answers stay those of full snapshots when
+another process writes in between, a write fails, the caller reuses its dicts, or input is bad."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import World, market, snapshot
+
+from oddsstore import InvalidInputError, OddsStore, UnknownReferenceError
+
+
+def prices(rows: list) -> dict[tuple[int, str, float | None], tuple[float, ...]]:
+    return {(m.bookmaker_id, m.betpawa_market_id, m.line): tuple(o.odds for o in m.outcomes) for m in rows}
+
+
+async def count(store: OddsStore, table: str) -> int:
+    return int(await store.pool.fetchval(f"select count(*) from {table}"))
+
+
+async def test_only_changed_markets_are_logged_and_latest_odds_follow(store: OddsStore, world: World) -> None:
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    steady = [market(str(n)) for n in range(5)]
+    await store.write_snapshots([snapshot(event, bookmaker, at, [*steady, market("9", odds=(2.0, 1.8))])])
+    await store.write_snapshots(
+        [snapshot(event, bookmaker, at + timedelta(minutes=10), [*steady, market("9", odds=(2.1, 1.7))])]
+    )
+    # Gone: market "4" is no longer listed; "10" is new.
+    listed = [*steady[:4], market("9", odds=(2.1, 1.7)), market("10")]
+    await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=20), listed)])
+    assert await count(store, "market_changes") == 6 + 1 + 2
+    latest = prices(await store.latest_odds(event.id))
+    assert sorted(key[1] for key in latest) == ["0", "1", "10", "2", "3", "9"]
+    assert latest[(bookmaker.id, "9", None)] == (2.1, 1.7)
+    first = prices(await store.odds_at(event.id, at))
+    assert first[(bookmaker.id, "9", None)] == (2.0, 1.8) and (bookmaker.id, "4", None) in first
+
+
+async def test_a_write_by_another_process_in_between_is_noticed(store: OddsStore, world: World, dsn: str) -> None:
+    """A writes a price, B changes it, A writes the first price again: A's memory says the market
+    has not changed since A's last write, but the pair's latest snapshot is B's now."""
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    first, moved = [market("1", odds=(2.0, 1.8)), market("2")], [market("1", odds=(2.5, 1.5)), market("2", line=2.5)]
+    async with OddsStore.connect(dsn, min_size=1, max_size=1) as other:
+        await store.write_snapshots([snapshot(event, bookmaker, at, first)])
+        await other.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), moved)])
+        await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=20), first)])
+    assert prices(await store.latest_odds(event.id)) == {
+        (bookmaker.id, "1", None): (2.0, 1.8),
+        (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+    }
+
+
+async def test_a_failed_write_is_not_remembered(store: OddsStore, world: World) -> None:
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    await store.write_snapshots([snapshot(event, bookmaker, at, [market("1", odds=(2.0, 1.8))])])
+    with pytest.raises(UnknownReferenceError):
+        await store.write_snapshots(
+            [snapshot(event, bookmaker, at + timedelta(minutes=10), [market("1", odds=(3.0, 1.3))])], scrape_run_id=999
+        )
+    again = snapshot(event, bookmaker, at + timedelta(minutes=20), [market("1", odds=(2.0, 1.8))])
+    await store.write_snapshots([again])
+    assert prices(await store.latest_odds(event.id)) == {(bookmaker.id, "1", None): (2.0, 1.8)}
+    assert await count(store, "odds_snapshots") == 2
+
+
+async def test_dicts_the_caller_changes_after_a_write_are_seen_as_changed(store: OddsStore, world: World) -> None:
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    reused = market("1", odds=(2.0, 1.8))
+    await store.write_snapshots([snapshot(event, bookmaker, at, [reused])])
+    reused["outcomes"][0]["odds"] = 2.2
+    await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), [reused])])
+    assert prices(await store.latest_odds(event.id)) == {(bookmaker.id, "1", None): (2.2, 1.8)}
+
+
+async def test_the_same_state_given_in_another_form_is_no_change(store: OddsStore, world: World) -> None:
+    """Integers for prices, no is_active, keys in another order: another fingerprint, the same
+    market, so nothing is logged."""
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    await store.write_snapshots([snapshot(event, bookmaker, at, [market("1", odds=(2.0, 3.0))])])
+    same = {
+        "outcomes": [{"odds": 2, "name": "1"}, {"name": "X", "odds": 3}],
+        "betpawa_market_name": "Market 1",
+        "betpawa_market_id": "1",
+    }
+    await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), [same])])
+    assert await count(store, "market_changes") == 1
+    assert prices(await store.latest_odds(event.id)) == {(bookmaker.id, "1", None): (2.0, 3.0)}
+
+
+async def test_bad_input_next_to_remembered_markets_is_refused_whole(store: OddsStore, world: World) -> None:
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    markets = [market(str(n)) for n in range(3)]
+    await store.write_snapshots([snapshot(event, bookmaker, at, markets)])
+    before = prices(await store.latest_odds(event.id))
+    bad = copy.deepcopy(markets)
+    bad[2]["outcomes"][1]["odds"] = 0.5
+    with pytest.raises(InvalidInputError, match=r"snapshots\[0\]\.markets\[2\]\.outcomes\[1\]\.odds"):
+        await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), bad)])
+    twice = [*markets, markets[0]]
+    with pytest.raises(InvalidInputError, match=r"duplicate market .* at markets\[0\] and markets\[3\]"):
+        await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), twice)])
+    assert prices(await store.latest_odds(event.id)) == before
+    assert await count(store, "odds_snapshots") == 1
+
+
+async def test_a_store_that_does_not_remember_answers_the_same(dsn: str, world: World) -> None:
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    async with OddsStore.connect(dsn, min_size=1, max_size=1, remember_writes=False) as forgetful:
+        for step in range(3):
+            listed = [market("1", odds=(2.0 + step / 10, 1.8)), market("2")][: 2 - step % 2]
+            await forgetful.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10 * step), listed)])
+        assert prices(await forgetful.latest_odds(event.id)) == {
+            (bookmaker.id, "1", None): (2.2, 1.8),
+            (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+        }
+        assert await count(forgetful, "market_changes") == 2 + 2 + 2  # both; one moved, one gone; one moved, one back
