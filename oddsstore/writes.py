@@ -133,13 +133,14 @@ class Written:
 
 @dataclass(slots=True)
 class Checked:
-    """One validated snapshot. ``markets[i]`` is the validated market, or ``None`` where
-    ``fingerprints[i]`` is one of ``base``'s: the same input as in the base snapshot."""
+    """One validated snapshot: each market's key and fingerprint, by position, and the validated
+    markets by position: all of them, or those whose fingerprint ``base`` does not hold (the
+    others are the same input as in the base snapshot)."""
 
     snapshot: EnvelopeDict
     keys: list[MarketKey]
     fingerprints: list[bytes | None]
-    markets: list[MarketDict | None]
+    markets: dict[int, MarketDict]
     base: Written | None
 
 
@@ -182,12 +183,11 @@ def validate_snapshots(
         if base is not None and base.captured_at >= snapshot["captured_at"]:
             base = None
         known = base.markets if base is not None else {}
-        checked = Checked(snapshot, [], [], [], base)
+        checked = Checked(snapshot, [], [], {}, base)
         for number, market in enumerate(snapshot["markets"]):
             digest = fingerprint(market)
             key = known.get(digest) if digest is not None else None
             checked.fingerprints.append(digest)
-            checked.markets.append(None)
             if key is None:
                 checked.keys.append(("", None))
                 unseen.append((checked, number, market))
@@ -217,8 +217,8 @@ def validate_snapshots(
         first_seen[identity] = index
         if problem := duplicate_market(checked.keys):
             raise InvalidInputError(f"{where}: {problem}")
-        for number, market in enumerate(checked.markets):
-            if market is not None and (problem := duplicate_outcome([o["name"] for o in market["outcomes"]])):
+        for number, market in checked.markets.items():
+            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
                 raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
@@ -401,9 +401,7 @@ def _stage_rows(
         )
         if base is None:
             _validate_remembered(checked)
-        for market in checked.markets:
-            if market is None:
-                continue
+        for market in checked.markets.values():
             get = market.get
             outcomes = market["outcomes"]
             for outcome in outcomes:  # validated copies: filling the default in place is safe
@@ -437,8 +435,8 @@ def _stage_rows(
 def _validate_remembered(checked: Checked) -> None:
     """Validate the markets a snapshot left unvalidated because its base held them, now that the
     base was not confirmed: they are sent whole. They passed before, as the same input."""
-    remembered = [number for number, market in enumerate(checked.markets) if market is None]
-    if remembered:
+    if len(checked.markets) < len(checked.keys):
+        remembered = [number for number in range(len(checked.keys)) if number not in checked.markets]
         raw = checked.snapshot["markets"]
         for number, market in zip(remembered, _MARKETS.validate_python([raw[n] for n in remembered]), strict=True):
             checked.markets[number] = market
