@@ -13,14 +13,14 @@ from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register
 
 
 async def open_store(
-    admin_dsn: str, name: str, feed: Feed, snapshots: Sequence[FeedSnapshot]
+    admin_dsn: str, name: str, feed: Feed, snapshots: Sequence[FeedSnapshot], *, remember_writes: bool = True
 ) -> tuple[OddsStore, FeedIds]:
     """Create database ``name``, migrate it and register what ``snapshots`` refer to.
 
     Returns the open store and the ids :func:`oddsstore.feed.to_write` needs.
     """
     dsn = await create_database(admin_dsn, name)
-    store = await OddsStore.connect(dsn, min_size=1, max_size=4)
+    store = await OddsStore.connect(dsn, min_size=1, max_size=4, remember_writes=remember_writes)
     try:
         await store.migrate()
         ids = await register(store, feed, snapshots)

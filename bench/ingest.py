@@ -1,6 +1,9 @@
 """Ingest: market observations per second through three write paths, on the same feed and server.
 
-* ``oddsstore``: :meth:`OddsStore.write_snapshots` with the dicts a scraper would pass.
+* ``oddsstore``: :meth:`OddsStore.write_snapshots` with the dicts a scraper would pass, from a
+  store that remembers what it wrote (the default), as a scraper process running for a while.
+* ``oddsstore_cold``: the same from a store opened with ``remember_writes=False``, which
+  validates and sends every market every time: the first write of every pair after a restart.
 * ``seed_orm``: the seed plan's SQLAlchemy models (:func:`bench.seed_orm.write_batch`).
 * ``copy_floor``: server-side COPY of every observation into oddsstore's own tables (snapshots,
   and every market row into the market table), encoded in binary before the clock starts: what
@@ -34,7 +37,7 @@ from oddsstore.migrations import asyncpg_dsn
 from oddsstore.partitions import utc_day
 from oddsstore.writes import STAGE_MARKET_COLUMNS, STAGE_SNAPSHOT_COLUMNS
 
-PATHS = ("copy_floor", "oddsstore", "seed_orm")
+PATHS = ("copy_floor", "oddsstore", "oddsstore_cold", "seed_orm")
 # copy_floor's targets: the snapshot table, and the table that holds market rows.
 SNAPSHOT_TABLE = "odds_snapshots"
 MARKET_TABLE = "market_changes"
@@ -168,6 +171,10 @@ async def run(admin_dsn: str, scale: Scale) -> dict[str, Any]:
         paths.append(await CopyFloorPath.open(database_dsn(admin_dsn, _DATABASES["copy_floor"]), copy_ids))
         store, ids = await open_store(admin_dsn, _DATABASES["oddsstore"], feed, everything)
         paths.append(StorePath(store, ids))
+        cold, cold_ids = await open_store(
+            admin_dsn, _DATABASES["oddsstore_cold"], feed, everything, remember_writes=False
+        )
+        paths.append(StorePath(cold, cold_ids, name="oddsstore_cold"))
         seed_dsn = await open_seed(admin_dsn, _DATABASES["seed_orm"], days, ids)
         paths.append(SeedOrmPath(seed_orm.make_engine(seed_dsn), ids))
 

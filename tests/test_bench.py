@@ -17,6 +17,7 @@ from bench.scales import SCALES
 TARGET_KEYS = {
     "ingest_vs_seed_orm",
     "ingest_vs_copy_floor",
+    "ingest_cold_vs_seed_orm",
     "read_growth_p50",
     "read_growth_p95",
     "read_vs_seed",
@@ -36,7 +37,7 @@ async def test_tiny_scale_reports_every_figure(
 
     saved = json.loads(json_path.read_text())
     assert {"scale", "config", "server", "machine", "ingest", "storage", "reads", "retention", "targets"} <= set(saved)
-    assert set(saved["ingest"]["paths"]) == {"oddsstore", "seed_orm", "copy_floor"}
+    assert set(saved["ingest"]["paths"]) == {"oddsstore", "oddsstore_cold", "seed_orm", "copy_floor"}
     assert all(path["per_second"] > 0 for path in saved["ingest"]["paths"].values())
     assert {row["key"] for row in saved["targets"]} == TARGET_KEYS
     for row in saved["targets"]:
