@@ -37,7 +37,7 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
             gc.freeze()
             seconds: dict[str, float] = {}
             began = time.perf_counter()
-            valid = writes.validate_snapshots(batch, store._window(), store._written if remember else {})
+            valid = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
             seconds["validate"] = time.perf_counter() - began
             step = list(range(len(valid)))
             async with store.pool.acquire() as connection, connection.transaction():

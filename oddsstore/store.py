@@ -345,7 +345,7 @@ class OddsStore:
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
         ):
             raise InvalidInputError(f"scrape_run_id must be a positive integer or None, got {scrape_run_id!r}")
-        batch = writes.validate_snapshots(snapshots, self._window(), self._written if self.remember_writes else {})
+        batch = writes.validate_snapshots(snapshots, self._window(), self._written if self.remember_writes else None)
         if not batch:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
         days = [partitions.utc_day(checked.snapshot["captured_at"]) for checked in batch]

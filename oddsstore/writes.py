@@ -11,14 +11,14 @@ meanwhile by another process, forgotten by retention, or not remembered is sent 
 
 from __future__ import annotations
 
-import hashlib
-import marshal
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, NotRequired
+from hashlib import blake2b
+from marshal import dumps
+from typing import Annotated, Any, NotRequired, cast
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
@@ -149,59 +149,29 @@ def fingerprint(market: Any) -> bytes | None:
     when it holds anything but dicts, lists, str, int, float, bool and None (which marshal
     encodes byte for byte, without references)."""
     try:
-        encoded = marshal.dumps(market, 2)
+        encoded = dumps(market, 2)
     except ValueError:
         return None
-    return hashlib.blake2b(encoded, digest_size=16).digest()
+    return blake2b(encoded, digest_size=16).digest()
 
 
 def validate_snapshots(
     snapshots: Iterable[SnapshotIn | Mapping[str, Any]],
     window: PartitionWindow,
-    written: Mapping[Pair, Written],
+    written: Mapping[Pair, Written] | None,
 ) -> list[Checked]:
     """Return the batch validated; raise naming the first bad item.
 
-    A market whose fingerprint is among those ``written`` holds for its pair is not validated
-    again. A pair's memory is used only for a snapshot newer than the remembered one, and not
-    when the batch holds several snapshots of the pair.
+    With ``written`` (what the store remembers), each market gets a fingerprint, and one whose
+    fingerprint its pair's memory holds is not validated again. A pair's memory is used only for
+    a snapshot newer than the remembered one, and not when the batch holds several snapshots of
+    the pair. Without it, nothing is fingerprinted and every market is validated.
 
     Raises :class:`InvalidInputError` (bad field, duplicate market or outcome, duplicate snapshot
     in the batch) or :class:`OutsidePartitionWindowError`.
     """
     items = [item.model_dump() if isinstance(item, BaseModel) else item for item in snapshots]
-    try:
-        envelopes = _ENVELOPES.validate_python(items)
-    except ValidationError:
-        raise _first_problem(items) from None
-    per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
-    batch: list[Checked] = []
-    unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
-    for snapshot in envelopes:
-        pair = (snapshot["event_id"], snapshot["bookmaker_id"])
-        base = written.get(pair) if per_pair[pair] == 1 else None
-        if base is not None and base.captured_at >= snapshot["captured_at"]:
-            base = None
-        known = base.markets if base is not None else {}
-        checked = Checked(snapshot, [], [], {}, base)
-        for number, market in enumerate(snapshot["markets"]):
-            digest = fingerprint(market)
-            key = known.get(digest) if digest is not None else None
-            checked.fingerprints.append(digest)
-            if key is None:
-                checked.keys.append(("", None))
-                unseen.append((checked, number, market))
-            else:
-                checked.keys.append(key)
-        batch.append(checked)
-    try:
-        validated = _MARKETS.validate_python([market for _, _, market in unseen])
-    except ValidationError:
-        raise _first_problem(items) from None
-    for (checked, number, _), market in zip(unseen, validated, strict=True):
-        checked.markets[number] = market
-        checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
-
+    batch = _validate_plainly(items) if written is None else _validate_remembering(items, written)
     first_seen: dict[tuple[int, int, datetime], int] = {}
     for index, checked in enumerate(batch):
         snapshot = checked.snapshot
@@ -222,6 +192,59 @@ def validate_snapshots(
                 raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
+    return batch
+
+
+def _validate_plainly(items: list[Any]) -> list[Checked]:
+    """Every market validated, in one pass over the batch."""
+    try:
+        snapshots = _SNAPSHOTS.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidInputError(_describe(exc, items, "snapshots")) from None
+    return [
+        Checked(
+            cast(EnvelopeDict, snapshot),
+            [(market["betpawa_market_id"], market.get("line")) for market in snapshot["markets"]],
+            [None] * len(snapshot["markets"]),
+            dict(enumerate(snapshot["markets"])),
+            None,
+        )
+        for snapshot in snapshots
+    ]
+
+
+def _validate_remembering(items: list[Any], written: Mapping[Pair, Written]) -> list[Checked]:
+    """Fingerprint every market; validate those whose pair's memory does not hold it."""
+    try:
+        envelopes = _ENVELOPES.validate_python(items)
+    except ValidationError:
+        raise _first_problem(items) from None
+    per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
+    batch: list[Checked] = []
+    unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
+    for snapshot in envelopes:
+        pair = (snapshot["event_id"], snapshot["bookmaker_id"])
+        base = written.get(pair) if per_pair[pair] == 1 else None
+        if base is not None and base.captured_at >= snapshot["captured_at"]:
+            base = None
+        known: dict[bytes, MarketKey] = base.markets if base is not None else {}
+        markets = snapshot["markets"]
+        try:  # inline, not fingerprint() per market: this loop is most of a remembered write's time
+            digests: list[bytes | None] = [blake2b(dumps(market, 2), digest_size=16).digest() for market in markets]
+        except ValueError:  # a value marshal cannot encode: fingerprint market by market
+            digests = [fingerprint(market) for market in markets]
+        found = [known.get(digest) if digest is not None else None for digest in digests]
+        keys: list[MarketKey] = [("", None) if key is None else key for key in found]
+        checked = Checked(snapshot, keys, digests, {}, base)
+        unseen += [(checked, number, markets[number]) for number, key in enumerate(found) if key is None]
+        batch.append(checked)
+    try:
+        validated = _MARKETS.validate_python([market for _, _, market in unseen])
+    except ValidationError:
+        raise _first_problem(items) from None
+    for (checked, number, _), market in zip(unseen, validated, strict=True):
+        checked.markets[number] = market
+        checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
     return batch
 
 
@@ -422,12 +445,14 @@ def _stage_rows(
                     outcomes,
                 )
             )
-        if base is not None:
-            listed = set(checked.keys)
-            market_rows += [  # gone: listed by the base, not by this snapshot
+        if base is not None and (unmatched := base.markets.keys() - set(checked.fingerprints)):
+            # Gone: a base market whose input is not in this snapshot, unless a changed market
+            # of this snapshot has its key (keys are unique within each snapshot).
+            changed = {checked.keys[number] for number in checked.markets}
+            market_rows += [
                 (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None)
-                for market_id, line in base.markets.values()
-                if (market_id, line) not in listed
+                for market_id, line in (base.markets[digest] for digest in unmatched)
+                if (market_id, line) not in changed
             ]
     return snapshot_rows, market_rows
 

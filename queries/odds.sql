@@ -126,6 +126,9 @@ where ls.event_id = s.event_id
 -- 6. In order: markets new or different since the pair's latest snapshot (market_current) are
 --    logged and become current. The row comparison covers name, handicap and outcomes.
 --    (Staged with a base, only the markets whose input differs from the base's are here.)
+--    A lookup per staged market on market_current_key_idx, not a hash of all of market_current:
+--    a remembered pair stages about 5% of its markets. limit 1 (the key is unique) keeps the
+--    planner from turning the lateral back into a join.
 with changed as (
     insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
@@ -133,11 +136,15 @@ with changed as (
            m.betpawa_market_id, m.betpawa_market_name, m.handicap_type, m.outcomes
     from oddsstore_stage_markets as m
     join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
-    left join market_current as c
-        on c.event_id = m.event_id
-       and c.bookmaker_id = m.bookmaker_id
-       and c.betpawa_market_id = m.betpawa_market_id
-       and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
+    left join lateral (
+        select c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
+        from market_current as c
+        where c.event_id = m.event_id
+          and c.bookmaker_id = m.bookmaker_id
+          and c.betpawa_market_id = m.betpawa_market_id
+          and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
+        limit 1
+    ) as c on true
     where s.next_at is null
       and m.outcomes is not null
       and (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
