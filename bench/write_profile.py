@@ -3,8 +3,9 @@
     python -m bench.write_profile --events 1300 --cycles 3
 
 Runs the write path's own steps one by one on feed cycles (the first is untimed): validation,
-building the staged rows, the two COPYs, the merge. A diagnostic beside ``python -m bench``,
-which times the public call only.
+confirming remembered snapshots, building the staged rows, the two COPYs, the merge; in one
+chunk, where ``write_snapshots`` overlaps the merge of a chunk with checking the next. A
+diagnostic beside ``python -m bench``, which times the public call only.
 """
 
 from __future__ import annotations
@@ -37,25 +38,16 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
             gc.freeze()
             seconds: dict[str, float] = {}
             began = time.perf_counter()
-            valid = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
+            checked = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
+            valid = writes.check_markets(checked, 0, len(checked.snapshots))
             seconds["validate"] = time.perf_counter() - began
             step = list(range(len(valid)))
             async with store.pool.acquire() as connection, connection.transaction():
-                days = {partitions.utc_day(checked.snapshot["captured_at"]) for checked in valid}
+                days = {partitions.utc_day(snapshot["captured_at"]) for snapshot in checked.snapshots}
                 await partitions.ensure(connection, store.queries, days)
                 snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
                 began = time.perf_counter()
-                based = [index for index in step if valid[index].base is not None]
-                if based:
-                    await store.queries.lock_merges(connection)
-                    stale = await store.queries.stale_bases(
-                        connection,
-                        event_ids=[valid[i].snapshot["event_id"] for i in based],
-                        bookmaker_ids=[valid[i].snapshot["bookmaker_id"] for i in based],
-                        snapshot_ids=[valid[i].base.snapshot_id for i in based],  # type: ignore[union-attr]
-                    )
-                    for position in stale or ():
-                        valid[based[position - 1]].base = None
+                await writes._confirm_bases(connection, store.queries, valid)
                 seconds["confirm"] = time.perf_counter() - began
                 began = time.perf_counter()
                 snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, step, None)
@@ -71,16 +63,13 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 began = time.perf_counter()
                 await store.queries.merge_stage(connection)
                 seconds["merge"] = time.perf_counter() - began
-            store._remember(
-                {
-                    (c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes.Written(
-                        snapshot_ids[i],
-                        c.snapshot["captured_at"],
-                        dict(zip(c.fingerprints, c.keys, strict=True)),  # type: ignore[arg-type]
-                    )
-                    for i, c in enumerate(valid)
-                }
-            )
+            if remember:
+                store._remember(
+                    {
+                        (c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes._written(c, i)
+                        for i, c in zip(snapshot_ids, valid, strict=True)
+                    }
+                )
             if index:
                 observations = sum(len(checked.keys) for checked in valid)
                 found.append({**seconds, "observations": float(observations), "staged": float(len(market_rows))})

@@ -346,16 +346,15 @@ class OddsStore:
         ):
             raise InvalidInputError(f"scrape_run_id must be a positive integer or None, got {scrape_run_id!r}")
         batch = writes.validate_snapshots(snapshots, self._window(), self._written if self.remember_writes else None)
-        if not batch:
+        if not batch.snapshots:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
-        days = [partitions.utc_day(checked.snapshot["captured_at"]) for checked in batch]
+        days = [partitions.utc_day(snapshot["captured_at"]) for snapshot in batch.snapshots]
         try:
             async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
                 await partitions.ensure(connection, self.queries, days)
                 result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
-            snapshots_given = [checked.snapshot for checked in batch]
-            raise type(exc)(f"{writes.locate(snapshots_given, str(exc))}{exc}") from exc.__cause__
+            raise type(exc)(f"{writes.locate(batch.snapshots, str(exc))}{exc}") from exc.__cause__
         if self.remember_writes:
             self._remember(written)
         return result

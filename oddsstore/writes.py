@@ -11,6 +11,7 @@ meanwhile by another process, forgotten by retention, or not remembered is sent 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -155,28 +156,34 @@ def fingerprint(market: Any) -> bytes | None:
     return blake2b(encoded, digest_size=16).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A batch whose snapshots are validated but whose markets are not yet (see :func:`check_markets`)."""
+
+    items: list[Any]  # as given, for messages naming the first bad item
+    snapshots: list[EnvelopeDict]
+    written: Mapping[Pair, Written] | None  # what the store remembers; None: it does not
+    per_pair: Counter[Pair]  # snapshots per pair in the batch
+
+
 def validate_snapshots(
     snapshots: Iterable[SnapshotIn | Mapping[str, Any]],
     window: PartitionWindow,
     written: Mapping[Pair, Written] | None,
-) -> list[Checked]:
-    """Return the batch validated; raise naming the first bad item.
+) -> Batch:
+    """Validate the snapshots of a batch but not their markets; raise naming the first bad one.
 
-    With ``written`` (what the store remembers), each market gets a fingerprint, and one whose
-    fingerprint its pair's memory holds is not validated again. A pair's memory is used only for
-    a snapshot newer than the remembered one, and not when the batch holds several snapshots of
-    the pair. Without it, nothing is fingerprinted and every market is validated.
-
-    Raises :class:`InvalidInputError` (bad field, duplicate market or outcome, duplicate snapshot
-    in the batch) or :class:`OutsidePartitionWindowError`.
+    Raises :class:`InvalidInputError` (bad field, duplicate snapshot in the batch, raw_response
+    not storable) or :class:`OutsidePartitionWindowError`.
     """
     items = [item.model_dump() if isinstance(item, BaseModel) else item for item in snapshots]
-    batch = _validate_plainly(items) if written is None else _validate_remembering(items, written)
+    try:
+        envelopes = _ENVELOPES.validate_python(items)
+    except ValidationError:
+        raise _first_problem(items) from None
     first_seen: dict[tuple[int, int, datetime], int] = {}
-    for index, checked in enumerate(batch):
-        snapshot = checked.snapshot
+    for index, snapshot in enumerate(envelopes):
         where = f"snapshots[{index}] ({_name(snapshot)})"
-        context = f" ({_name(snapshot)})"
         if snapshot["captured_at"] not in window:
             raise OutsidePartitionWindowError(
                 f"{where}: captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
@@ -185,50 +192,35 @@ def validate_snapshots(
         if identity in first_seen:
             raise DuplicateSnapshotError(f"snapshots[{first_seen[identity]}] and {where} are the same snapshot")
         first_seen[identity] = index
-        if problem := duplicate_market(checked.keys):
-            raise InvalidInputError(f"{where}: {problem}")
-        for number, market in checked.markets.items():
-            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
-                raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
-    return batch
-
-
-def _validate_plainly(items: list[Any]) -> list[Checked]:
-    """Every market validated, in one pass over the batch."""
-    try:
-        snapshots = _SNAPSHOTS.validate_python(items)
-    except ValidationError as exc:
-        raise InvalidInputError(_describe(exc, items, "snapshots")) from None
-    return [
-        Checked(
-            cast(EnvelopeDict, snapshot),
-            [(market["betpawa_market_id"], market.get("line")) for market in snapshot["markets"]],
-            [None] * len(snapshot["markets"]),
-            dict(enumerate(snapshot["markets"])),
-            None,
-        )
-        for snapshot in snapshots
-    ]
-
-
-def _validate_remembering(items: list[Any], written: Mapping[Pair, Written]) -> list[Checked]:
-    """Fingerprint every market; validate those whose pair's memory does not hold it."""
-    try:
-        envelopes = _ENVELOPES.validate_python(items)
-    except ValidationError:
-        raise _first_problem(items) from None
     per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
-    batch: list[Checked] = []
+    return Batch(items, envelopes, written, per_pair)
+
+
+def check_markets(batch: Batch, start: int, stop: int) -> list[Checked]:
+    """Validate the markets of ``batch.snapshots[start:stop]``; raise naming the first bad one.
+
+    When the store remembers, each market gets a fingerprint, and one whose fingerprint its
+    pair's memory holds is not validated again. A pair's memory is used only for a snapshot
+    newer than the remembered one, and not when the batch holds several snapshots of the pair.
+
+    Raises :class:`InvalidInputError` (bad field, duplicate market or outcome).
+    """
+    checked_snapshots: list[Checked] = []
     unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
-    for snapshot in envelopes:
+    for snapshot in batch.snapshots[start:stop]:
+        markets = snapshot["markets"]
+        if batch.written is None:
+            checked = Checked(snapshot, [("", None)] * len(markets), [None] * len(markets), {}, None)
+            unseen += [(checked, number, market) for number, market in enumerate(markets)]
+            checked_snapshots.append(checked)
+            continue
         pair = (snapshot["event_id"], snapshot["bookmaker_id"])
-        base = written.get(pair) if per_pair[pair] == 1 else None
+        base = batch.written.get(pair) if batch.per_pair[pair] == 1 else None
         if base is not None and base.captured_at >= snapshot["captured_at"]:
             base = None
         known: dict[bytes, MarketKey] = base.markets if base is not None else {}
-        markets = snapshot["markets"]
         try:  # inline, not fingerprint() per market: this loop is most of a remembered write's time
             digests: list[bytes | None] = [blake2b(dumps(market, 2), digest_size=16).digest() for market in markets]
         except ValueError:  # a value marshal cannot encode: fingerprint market by market
@@ -237,15 +229,22 @@ def _validate_remembering(items: list[Any], written: Mapping[Pair, Written]) -> 
         keys: list[MarketKey] = [("", None) if key is None else key for key in found]
         checked = Checked(snapshot, keys, digests, {}, base)
         unseen += [(checked, number, markets[number]) for number, key in enumerate(found) if key is None]
-        batch.append(checked)
+        checked_snapshots.append(checked)
     try:
         validated = _MARKETS.validate_python([market for _, _, market in unseen])
     except ValidationError:
-        raise _first_problem(items) from None
+        raise _first_problem(batch.items) from None
     for (checked, number, _), market in zip(unseen, validated, strict=True):
         checked.markets[number] = market
         checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
-    return batch
+    for index, checked in enumerate(checked_snapshots, start=start):
+        context = f" ({_name(checked.snapshot)})"
+        if problem := duplicate_market(checked.keys):
+            raise InvalidInputError(f"snapshots[{index}]{context}: {problem}")
+        for number, market in checked.markets.items():
+            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
+                raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
+    return checked_snapshots
 
 
 def _first_problem(items: list[Any]) -> InvalidInputError:
@@ -327,62 +326,117 @@ def locate(batch: Sequence[EnvelopeDict], detail: str) -> str:
     return f"{', '.join(found[:3])}{' and more' if len(found) > 3 else ''}: " if found else ""
 
 
+# A large batch is checked and merged in chunks of contiguous snapshots, so that the server merges
+# one chunk while Python checks the next: at least this many markets a chunk, at most 4 chunks.
+CHUNK_MARKETS = 20_000
+MAX_CHUNKS = 4
+
+
 async def store_snapshots(
     connection: asyncpg.Connection,
     queries: Queries,
-    batch: list[Checked],
+    batch: Batch,
     scrape_run_id: int | None,
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
-    """Store a validated batch inside the caller's transaction.
+    """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids; for snapshots with a remembered base, take the merge lock and have
-    the database confirm each base (a pair it does not confirm is sent whole); COPY snapshots
-    and markets into the connection's stage tables (only the changed and gone markets of a
-    confirmed pair); merge: record the snapshots, log what changed, move the current state
-    (``merge_stage`` in ``queries/odds.sql``). A few round trips whatever the batch size. A
-    batch holding several snapshots of one pair is merged in steps, oldest first, one per pair
-    each.
+    Reserve snapshot ids; then per chunk of the batch: check its markets (:func:`check_markets`);
+    for snapshots with a remembered base, take the merge lock and have the database confirm each
+    base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
+    connection's stage tables (only the changed and gone markets of a confirmed pair); merge:
+    record the snapshots, log what changed, move the current state (``merge_stage`` in
+    ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
+    checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one
+    per pair each. A few round trips per chunk whatever its size.
 
     Returns the result and what to remember per pair once the transaction has committed
     (``None``: forget the pair, a market of its snapshot had no fingerprint).
     """
-    if not batch:
+    if not batch.snapshots:
         return WriteResult(snapshots=0, markets=0, snapshot_ids=[]), {}
-    ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch))
+    ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
     remembered: dict[Pair, Written | None] = {}
-    for number, step in enumerate(_steps(batch)):
-        if number:
-            await queries.clear_stage(connection)
-        based = [index for index in step if batch[index].base is not None]
-        if based:
-            await queries.lock_merges(connection)
-            stale: list[int] | None = await queries.stale_bases(
-                connection,
-                event_ids=[batch[index].snapshot["event_id"] for index in based],
-                bookmaker_ids=[batch[index].snapshot["bookmaker_id"] for index in based],
-                snapshot_ids=[batch[index].base.snapshot_id for index in based],  # type: ignore[union-attr]
-            )
-            for position in stale or ():
-                batch[based[position - 1]].base = None
-        snapshot_rows, market_rows = _stage_rows(batch, ids, step, scrape_run_id)
-        await connection.copy_records_to_table(
-            "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
-        )
-        if market_rows:
-            await connection.copy_records_to_table(
-                "oddsstore_stage_markets", records=market_rows, columns=STAGE_MARKET_COLUMNS
-            )
-        await queries.merge_stage(connection)
-        for index in step:
-            checked = batch[index]
-            snapshot = checked.snapshot
-            remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = (
-                Written(ids[index], snapshot["captured_at"], dict(zip(checked.fingerprints, checked.keys, strict=True)))  # type: ignore[arg-type]
-                if None not in checked.fingerprints
-                else None
-            )
-    markets = sum(len(checked.keys) for checked in batch)
-    return WriteResult(snapshots=len(batch), markets=markets, snapshot_ids=ids), remembered
+    markets = 0
+    merging: asyncio.Future[None] | None = None  # the last merge sent, not yet awaited
+    try:
+        for start, stop in _chunks(batch.snapshots):
+            chunk = check_markets(batch, start, stop)  # while the previous chunk merges
+            if merging is not None:
+                await merging
+                merging = None
+                await queries.clear_stage(connection)
+            steps = _steps(chunk)
+            for number, step in enumerate(steps):
+                if number:
+                    await queries.clear_stage(connection)
+                await _confirm_bases(connection, queries, [chunk[index] for index in step])
+                snapshot_rows, market_rows = _stage_rows(chunk, ids[start:stop], step, scrape_run_id)
+                await connection.copy_records_to_table(
+                    "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
+                )
+                if market_rows:
+                    await connection.copy_records_to_table(
+                        "oddsstore_stage_markets", records=market_rows, columns=STAGE_MARKET_COLUMNS
+                    )
+                merging = asyncio.ensure_future(queries.merge_stage(connection))
+                await asyncio.sleep(0)  # let it send the merge before Python goes on
+                for index in step:
+                    snapshot = chunk[index].snapshot
+                    remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = _written(
+                        chunk[index], ids[start + index]
+                    )
+                if number < len(steps) - 1:
+                    await merging
+                    merging = None
+            markets += sum(len(checked.keys) for checked in chunk)
+        if merging is not None:
+            await merging
+            merging = None
+    finally:
+        if merging is not None:  # failing: the connection must be idle before the rollback
+            await asyncio.wait([merging])
+            if not merging.cancelled():
+                merging.exception()  # retrieved: the error being raised is the one to report
+    return WriteResult(snapshots=len(batch.snapshots), markets=markets, snapshot_ids=ids), remembered
+
+
+def _written(checked: Checked, snapshot_id: int) -> Written | None:
+    """What to remember of a stored snapshot; ``None`` when a market of it had no fingerprint."""
+    if None in checked.fingerprints:
+        return None
+    digests = cast(list[bytes], checked.fingerprints)
+    return Written(snapshot_id, checked.snapshot["captured_at"], dict(zip(digests, checked.keys, strict=True)))
+
+
+def _chunks(snapshots: list[EnvelopeDict]) -> list[tuple[int, int]]:
+    """``(start, stop)`` of contiguous snapshots, about equal in markets (see ``CHUNK_MARKETS``)."""
+    total = sum(len(snapshot["markets"]) for snapshot in snapshots)
+    size = max(CHUNK_MARKETS, -(-total // MAX_CHUNKS))
+    chunks, start, count = [], 0, 0
+    for index, snapshot in enumerate(snapshots):
+        count += len(snapshot["markets"])
+        if count >= size:
+            chunks.append((start, index + 1))
+            start, count = index + 1, 0
+    if start < len(snapshots):
+        chunks.append((start, len(snapshots)))
+    return chunks
+
+
+async def _confirm_bases(connection: asyncpg.Connection, queries: Queries, step: list[Checked]) -> None:
+    """Take the merge lock and drop each base the database does not confirm as its pair's latest."""
+    based = [checked for checked in step if checked.base is not None]
+    if not based:
+        return
+    await queries.lock_merges(connection)
+    stale: list[int] | None = await queries.stale_bases(
+        connection,
+        event_ids=[checked.snapshot["event_id"] for checked in based],
+        bookmaker_ids=[checked.snapshot["bookmaker_id"] for checked in based],
+        snapshot_ids=[checked.base.snapshot_id for checked in based],  # type: ignore[union-attr]
+    )
+    for position in stale or ():
+        based[position - 1].base = None
 
 
 def _steps(batch: list[Checked]) -> list[list[int]]:

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_model import Model, Snapshot, line_order, rows, store_rows, unordered
 
-from oddsstore import OddsStore, OutsidePartitionWindowError
+from oddsstore import OddsStore, OutsidePartitionWindowError, writes
 
 MARKET_IDS = ("1x2", "total")
 LINES = (None, 2.5)
@@ -131,14 +131,19 @@ _databases = itertools.count()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=operations)
-def test_change_only_storage_answers_like_full_snapshots(pg_server: Server, template_db: str, ops: list) -> None:
+@given(ops=operations, chunk_markets=st.sampled_from([writes.CHUNK_MARKETS, 1]))
+def test_change_only_storage_answers_like_full_snapshots(
+    pg_server: Server, template_db: str, ops: list, chunk_markets: int
+) -> None:
+    """``chunk_markets`` 1: every snapshot of a batch is checked and merged as its own chunk."""
     name = f"equivalence_{next(_databases)}"
     janitor = pg_server.janitor(name, template_dbname=template_db)
     janitor.init()
+    default, writes.CHUNK_MARKETS = writes.CHUNK_MARKETS, chunk_markets
     try:
         asyncio.run(run(pg_server.dsn(name), ops))
     finally:
+        writes.CHUNK_MARKETS = default
         janitor.drop()
 
 
@@ -153,4 +158,4 @@ def test_a_market_unchanged_longer_than_retention_still_answers(pg_server: Serve
     ]
     ops.append(("drop", 1))
     ops.append(("write", [(0, 0, 0, 3, {key: steady})], 0))
-    test_change_only_storage_answers_like_full_snapshots.hypothesis.inner_test(pg_server, template_db, ops)
+    test_change_only_storage_answers_like_full_snapshots.hypothesis.inner_test(pg_server, template_db, ops, 1)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import World, market, snapshot
 
-from oddsstore import InvalidInputError, OddsStore, UnknownReferenceError
+from oddsstore import InvalidInputError, OddsStore, UnknownReferenceError, writes
 
 
 def prices(rows: list) -> dict[tuple[int, str, float | None], tuple[float, ...]]:
@@ -125,3 +125,62 @@ async def test_a_store_that_does_not_remember_answers_the_same(dsn: str, world: 
             (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
         }
         assert await count(forgetful, "market_changes") == 2 + 2 + 2  # both; one moved, one gone; one moved, one back
+
+
+# --- chunks: a large batch is checked and merged chunk by chunk, the merge of one overlapping
+# the check of the next; made small here so that a few snapshots span several chunks.
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writes, "CHUNK_MARKETS", 2)
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_batch_in_several_chunks_is_stored_whole(store: OddsStore, world: World) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    pairs = [(event, bookmaker) for event in world.events for bookmaker in world.bookmakers]
+    for step in range(2):
+        batch = [
+            snapshot(
+                event, bookmaker, at + timedelta(minutes=10 * step), [market("1", odds=(2.0 + step, 1.5)), market("2")]
+            )
+            for event, bookmaker in pairs
+        ]
+        result = await store.write_snapshots(batch)
+        assert (result.snapshots, result.markets) == (len(pairs), 2 * len(pairs))
+    for event in world.events:
+        latest = prices(await store.latest_odds(event.id))
+        assert latest == {
+            **{(bookmaker.id, "1", None): (3.0, 1.5) for bookmaker in world.bookmakers},
+            **{(bookmaker.id, "2", None): (1.85, 3.4, 4.2) for bookmaker in world.bookmakers},
+        }
+    assert await count(store, "market_changes") == 3 * len(pairs)
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_bad_input_in_a_later_chunk_leaves_nothing_behind(store: OddsStore, world: World) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    pairs = [(event, bookmaker) for event in world.events for bookmaker in world.bookmakers]
+    batch = [snapshot(event, bookmaker, at, [market("1"), market("2")]) for event, bookmaker in pairs]
+    batch[-1]["markets"][1]["outcomes"][0]["odds"] = "cheap"
+    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\]\.markets\[1\]\.outcomes\[0\]\.odds"):
+        await store.write_snapshots(batch)
+    batch[-1]["markets"][1] = batch[-1]["markets"][0]
+    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\] .*duplicate market"):
+        await store.write_snapshots(batch)
+    assert await count(store, "odds_snapshots") == 0
+    assert await count(store, "market_changes") == 0
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_a_server_error_in_an_early_chunk_leaves_nothing_behind(store: OddsStore, world: World) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    pairs = [(event, bookmaker) for event in world.events for bookmaker in world.bookmakers]
+    batch = [snapshot(event, bookmaker, at, [market("1"), market("2")]) for event, bookmaker in pairs]
+    batch[0]["event_id"] = 999_999
+    with pytest.raises(UnknownReferenceError, match=r"snapshots\[0\]: .*event_id.*999999"):
+        await store.write_snapshots(batch)
+    assert await count(store, "odds_snapshots") == 0
+    await store.write_snapshots(batch[1:])
+    assert await count(store, "odds_snapshots") == len(pairs) - 1
