@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -72,8 +73,31 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 )
             if index:
                 observations = sum(len(checked.keys) for checked in valid)
-                found.append({**seconds, "observations": float(observations), "staged": float(len(market_rows))})
+                remembered = _memory_bytes(store._written)
+                found.append(
+                    {
+                        **seconds,
+                        "observations": float(observations),
+                        "staged": float(len(market_rows)),
+                        "remembered_bytes": float(remembered),
+                    }
+                )
     return found
+
+
+def _memory_bytes(written: dict[writes.Pair, writes.Written]) -> int:
+    """Bytes the write memory holds: its dicts, entries, digests and key tuples (each object once;
+    the key strings are the caller's market ids, shared, so not counted)."""
+    seen: set[int] = set()
+    total = sys.getsizeof(written)
+    for pair, last in written.items():
+        total += sys.getsizeof(pair) + sys.getsizeof(last) + sys.getsizeof(last.markets)
+        for digest, key in last.markets.items():
+            total += sys.getsizeof(digest)
+            if id(key) not in seen:
+                seen.add(id(key))
+                total += sys.getsizeof(key)
+    return total
 
 
 def main() -> None:
@@ -96,6 +120,12 @@ def main() -> None:
         print(
             f"cycle {number}: {cycle['observations']:,.0f} observations ({cycle['staged']:,.0f} staged), "
             f"{total:.2f} s: {stages}"
+        )
+    if results and results[-1]["remembered_bytes"]:
+        last = results[-1]
+        print(
+            f"write memory: {last['remembered_bytes'] / 2**20:,.0f} MiB "
+            f"({last['remembered_bytes'] / last['observations']:,.0f} bytes per market of the last cycle)"
         )
 
 
