@@ -103,7 +103,7 @@ class OddsStore:
             :meth:`drop_expired_partitions` drops days before it.
         :param days_ahead: how many UTC days after today may be written and are created ahead.
         :param remember_writes: remember, per event x bookmaker pair, the markets last written
-            (a 16-byte fingerprint and the key of each, about 200 bytes a market) so that the
+            (a 16-byte fingerprint and the key of each, about 130 bytes a market) so that the
             next write validates and sends only the markets that changed. ``False`` sends every
             market every time: slower, the same answers.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).

@@ -69,9 +69,8 @@ STAGE_MARKET_COLUMNS = (
 
 
 # The write path validates dicts against these TypedDicts rather than building SnapshotIn models:
-# the same field types and constraints (shared with records.py), about 3.5x faster on a
-# 600,000-market batch because no model objects are made. tests/test_validation.py checks that
-# they accept exactly the fields of the models.
+# the same field types and constraints (shared with records.py), without making model objects.
+# tests/test_bad_input.py checks that they have exactly the fields of the models.
 
 
 @with_config(ConfigDict(extra="forbid"))

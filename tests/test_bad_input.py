@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import World, market, snapshot
+from pydantic import BaseModel, TypeAdapter
 
-from oddsstore import OddsStore
+from oddsstore import MarketIn, OddsStore, Outcome, SnapshotIn, writes
 from oddsstore.errors import (
     DuplicateSnapshotError,
     InvalidInputError,
@@ -617,3 +618,21 @@ async def test_text_that_looks_like_sql_is_stored_exactly(store: OddsStore) -> N
     # Nothing was executed: every table is still there, with what was written.
     assert await store.pool.fetchval("select count(*) from odds_snapshots") == 1
     assert await store.pool.fetchval("select count(*) from events") == 1
+
+
+def test_the_write_path_takes_exactly_the_fields_of_the_models() -> None:
+    """The write path validates dicts against TypedDicts (oddsstore/writes.py); they must name
+    the same fields as the public models, required where the models require them."""
+
+    def fields(typed_dict: type) -> dict[str, bool]:  # as pydantic reads it: the annotations are strings
+        schema = TypeAdapter(typed_dict).core_schema
+        assert schema["type"] == "typed-dict"
+        return {name: field.get("required", True) for name, field in schema["fields"].items()}
+
+    def model_fields(model: type[BaseModel]) -> dict[str, bool]:
+        return {name: info.is_required() for name, info in model.model_fields.items()}
+
+    assert fields(writes.OutcomeDict) == model_fields(Outcome)
+    assert fields(writes.MarketDict) == model_fields(MarketIn)
+    assert fields(writes.SnapshotDict) == model_fields(SnapshotIn)
+    assert fields(writes.EnvelopeDict) == model_fields(SnapshotIn)

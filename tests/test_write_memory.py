@@ -127,6 +127,16 @@ async def test_a_store_that_does_not_remember_answers_the_same(dsn: str, world: 
         assert await count(forgetful, "market_changes") == 2 + 2 + 2  # both; one moved, one gone; one moved, one back
 
 
+async def test_pairs_not_written_for_a_day_are_forgotten(store: OddsStore, world: World) -> None:
+    """The memory holds live pairs only: a finished event's pairs go once a day has passed."""
+    event, (first, second, _) = world.events[0], world.bookmakers
+    now = datetime.now(UTC)
+    await store.write_snapshots([snapshot(event, first, now - timedelta(days=2), [market("1")])])
+    assert set(store._written) == {(event.id, first.id)}
+    await store.write_snapshots([snapshot(event, second, now - timedelta(minutes=5), [market("1")])])
+    assert set(store._written) == {(event.id, second.id)}
+
+
 # --- chunks: a large batch is checked and merged chunk by chunk, the merge of one overlapping
 # the check of the next; made small here so that a few snapshots span several chunks.
 
