@@ -1,4 +1,4 @@
-"""The snapshot write path: validate a batch, then store it with COPY in a few round trips.
+"""The snapshot write path: validate a batch, then store it with COPY in a few round trips per chunk.
 
 Between two scrape cycles about 5% of markets change, so a store remembers, per event x
 bookmaker pair, the snapshot it last wrote and a fingerprint of each market exactly as it was

@@ -5,10 +5,14 @@ another process writes in between, a write fails, the caller reuses its dicts, o
 from __future__ import annotations
 
 import copy
+import struct
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from conftest import World, market, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oddsstore import InvalidInputError, OddsStore, UnknownReferenceError, writes
 
@@ -194,3 +198,46 @@ async def test_a_server_error_in_an_early_chunk_leaves_nothing_behind(store: Odd
     assert await count(store, "odds_snapshots") == 0
     await store.write_snapshots(batch[1:])
     assert await count(store, "odds_snapshots") == len(pairs) - 1
+
+
+# --- fingerprints: equal only for the same input, types included.
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=True) | st.sampled_from(["", "1", "X"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["odds", "name", "line"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def typed(value: object) -> object:
+    """The value with every leaf's type beside it, containers in order: what a fingerprint keeps."""
+    if isinstance(value, dict):
+        return ("dict", [(key, typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    if isinstance(value, float):
+        return ("float", struct.pack("<d", value))  # the bits: -0.0 is not 0.0, a NaN is itself
+    return (type(value).__name__, value)
+
+
+@given(json_like, json_like)
+def test_fingerprints_are_equal_exactly_for_the_same_input(first: object, second: object) -> None:
+    assert (writes.fingerprint(first) == writes.fingerprint(second)) == (typed(first) == typed(second))
+
+
+def test_fingerprints_tell_apart_what_compares_equal_in_python() -> None:
+    fingerprint = writes.fingerprint
+    assert len({fingerprint({"odds": value}) for value in (2, 2.0, True, "2")}) == 4
+    assert fingerprint({"odds": 1.5, "name": "1"}) != fingerprint({"name": "1", "odds": 1.5})
+    assert fingerprint({"line": None}) != fingerprint({"line": float("nan")})
+    assert fingerprint({"line": 0.0}) != fingerprint({"line": -0.0})
+
+
+def test_values_marshal_cannot_encode_exactly_get_no_fingerprint() -> None:
+    class Name(str):
+        pass
+
+    assert writes.fingerprint({"name": Name("1")}) is None
+    assert writes.fingerprint({"odds": Decimal("1.5")}) is None
