@@ -335,11 +335,13 @@ class OddsStore:
             already stored.
 
         All in one transaction, the partitions it needs included: one call creates missing
-        partitions (none on most writes), one reserves snapshot ids, two confirm the pairs'
-        remembered snapshots (see ``remember_writes``), two COPYs fill the connection's stage
-        tables, and one round trip of set-based statements records the snapshots and logs only
-        the markets that changed since each pair's previous snapshot. Batches may arrive out
-        of order.
+        partitions (none on most writes), one reserves snapshot ids; then per chunk (one, or up
+        to 4 for a batch of more than 20,000 markets, the server merging one while the next is
+        checked): two calls confirm the pairs' remembered snapshots (see ``remember_writes``),
+        two COPYs fill the connection's stage tables, and one round trip of set-based statements
+        records the snapshots and logs only the markets that changed since each pair's previous
+        snapshot. Batches may arrive out of order. Bad markets are found chunk by chunk, so one
+        can be reported after the transaction began; it is rolled back whole.
         """
         if scrape_run_id is not None and (
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
