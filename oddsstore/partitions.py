@@ -81,12 +81,13 @@ def _ident(name: str) -> str:
 async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_day: date) -> list[PartitionInfo]:
     """Drop every partition of a day before ``cutoff_day``, all tables together.
 
-    First, in a short transaction, market states that only the expiring days hold are carried
-    forward (``oddsstore_prepare_retention``). Then each partition is detached ``CONCURRENTLY``,
-    which never blocks readers or writers of the parent (it waits for queries that may still
-    read the partition), and dropped. One caller at a time (a session advisory lock). What an
-    interrupted run left is finished: a pending detach with ``FINALIZE``, a detached partition
-    that was not dropped yet with ``DROP``. Must run outside a transaction.
+    First, in a short transaction, pairs with no snapshot left are forgotten
+    (``oddsstore_prepare_retention``, under those pairs' write locks only); every day's first
+    snapshot of a pair holds its full state, so nothing is carried forward. Then each
+    partition is detached ``CONCURRENTLY``, which never blocks readers or writers of the parent
+    (it waits for queries that may still read the partition), and dropped. One caller at a
+    time (a session advisory lock). What an interrupted run left is finished: a pending detach
+    with ``FINALIZE``, a detached partition that was not dropped yet with ``DROP``. Must run outside a transaction.
     """
     cutoff = datetime.combine(cutoff_day, time(), UTC)
     await queries.lock_retention(connection)

@@ -168,6 +168,19 @@ class WriteResult(_Record):
 # --- records -----------------------------------------------------------------------------------
 
 
+class StoredPairs(_Record):
+    """What the database holds for a batch's event x bookmaker pairs, as parallel lists
+    (``pair_states`` in queries/odds.sql): the write path's, not part of the public API."""
+
+    positions: list[int]
+    snapshot_ids: list[int | None]
+    captured_at: list[datetime | None]
+    market_positions: list[int]
+    fingerprints: list[bytes | None]
+    market_ids: list[str]
+    lines: list[float | None]
+
+
 class ScrapeStatus(StrEnum):
     """State of a scrape run (the ``scrape_status`` enum in the database)."""
 

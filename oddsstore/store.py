@@ -103,9 +103,10 @@ class OddsStore:
             :meth:`drop_expired_partitions` drops days before it.
         :param days_ahead: how many UTC days after today may be written and are created ahead.
         :param remember_writes: remember, per event x bookmaker pair, the markets last written
-            (a 16-byte fingerprint and the key of each, about 130 bytes a market) so that the
-            next write validates and sends only the markets that changed. ``False`` sends every
-            market every time: slower, the same answers.
+            (a 16-byte fingerprint and the key of each, about 130 bytes a market), so that a
+            write of pairs this store wrote last loads nothing from the database first.
+            ``False``: every write loads its pairs' fingerprints from the database (one query);
+            either way only the markets that changed are validated and sent.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
             An ``init`` callback runs after oddsstore's own connection setup.
         """
@@ -335,13 +336,16 @@ class OddsStore:
             already stored.
 
         All in one transaction, the partitions it needs included: one call creates missing
-        partitions (none on most writes), one reserves snapshot ids; then per chunk (one, or up
-        to 4 for a batch of more than 20,000 markets, the server merging one while the next is
-        checked): two calls confirm the pairs' remembered snapshots (see ``remember_writes``),
-        two COPYs fill the connection's stage tables, and one round trip of set-based statements
-        records the snapshots and logs only the markets that changed since each pair's previous
-        snapshot. Batches may arrive out of order. Bad markets are found chunk by chunk, so one
-        can be reported after the transaction began; it is rolled back whole.
+        partitions (none on most writes), one reserves snapshot ids, one locks the batch's event
+        x bookmaker pairs (writers of other pairs never wait), one loads the fingerprints of the
+        pairs whose latest snapshot this store did not write (see ``remember_writes``); then per
+        chunk (one, or up to 4 for a batch of more than 20,000 markets, the server merging one
+        while the next is checked): two COPYs fill the connection's stage tables with the
+        markets whose input changed, and one round trip of set-based statements records the
+        snapshots and logs the markets that changed since each pair's previous snapshot. Batches
+        may arrive out of order and hold many snapshots of a pair (a backfill). Bad markets are
+        found chunk by chunk, so one can be reported after the transaction began; it is rolled
+        back whole.
         """
         if scrape_run_id is not None and (
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63

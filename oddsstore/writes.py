@@ -1,19 +1,20 @@
 """The snapshot write path: validate a batch, then store it with COPY in a few round trips per chunk.
 
-Between two scrape cycles about 5% of markets change, so a store remembers, per event x
-bookmaker pair, the snapshot it last wrote and a fingerprint of each market exactly as it was
-given (:class:`Written`). A market of the next snapshot with the same fingerprint is the same
-input again: it was validated and stored last time, and is neither validated nor sent again.
-Before the memory is used, the database confirms under the merge lock that the pair's latest
-snapshot is still the remembered one (``stale_bases`` in ``queries/odds.sql``); a pair written
-meanwhile by another process, forgotten by retention, or not remembered is sent whole.
+Between two scrape cycles about 5% of markets change. The database keeps, with each market's
+current state, a fingerprint of the market exactly as the writer was given it
+(``market_current.fingerprint``). A writer locks its batch's event x bookmaker pairs, loads the
+fingerprints of the pairs it does not remember (one query, ``pair_states``), and then neither
+validates nor sends a market whose fingerprint is its pair's previous one: a new process dedupes
+as a long-running one does. A store also remembers what it wrote itself (:class:`Written`), so
+that for the pairs whose latest snapshot is still its own it loads nothing. Several snapshots
+of one pair in a batch (a backfill) are each compared with the one before, in Python and in
+one set-based merge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ from oddsstore.records import (
     OptionalText,
     ScrapeErrorIn,
     SnapshotIn,
+    StoredPairs,
     WriteResult,
     duplicate_market,
     duplicate_outcome,
@@ -65,6 +67,7 @@ STAGE_MARKET_COLUMNS = (
     "betpawa_market_name",
     "handicap_type",
     "outcomes",
+    "fingerprint",
 )
 
 
@@ -120,11 +123,16 @@ _SCRAPE_ERRORS = TypeAdapter(list[ScrapeErrorIn])
 MarketKey = tuple[str, float | None]
 Pair = tuple[int, int]
 
+# The fingerprint's version, mixed into every digest: a change to what is fingerprinted, or to
+# how input is normalised before it is stored, must change it, so that no writer trusts a
+# fingerprint the database kept from before.
+FINGERPRINT_VERSION = b"oddsstore-fp-1"
+
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What a store last wrote for one event x bookmaker pair: the snapshot, and each of its
-    markets' fingerprint (see :func:`fingerprint`) with the market's key."""
+    """A pair's snapshot as a writer sees it: its id and time, and each of its markets'
+    fingerprint (see :func:`fingerprint`) with the market's key."""
 
     snapshot_id: int
     captured_at: datetime
@@ -135,24 +143,26 @@ class Written:
 class Checked:
     """One validated snapshot: each market's key and fingerprint, by position, and the validated
     markets by position: all of them, or those whose fingerprint ``base`` does not hold (the
-    others are the same input as in the base snapshot)."""
+    others are the same input as in the base snapshot, the pair's previous one). ``late``: older
+    than its pair's latest snapshot, staged whole."""
 
     snapshot: EnvelopeDict
     keys: list[MarketKey]
     fingerprints: list[bytes | None]
     markets: dict[int, MarketDict]
     base: Written | None
+    late: bool
 
 
 def fingerprint(market: Any) -> bytes | None:
-    """A 128-bit digest of a market exactly as given (types, values and key order), or ``None``
-    when it holds anything but dicts, lists, str, int, float, bool and None (which marshal
-    encodes byte for byte, without references)."""
+    """A 128-bit digest of a market exactly as given (types, values and key order) and of
+    :data:`FINGERPRINT_VERSION`, or ``None`` when it holds anything but dicts, lists, str, int,
+    float, bool and None (which marshal encodes byte for byte, without references)."""
     try:
         encoded = dumps(market, 2)
     except ValueError:
         return None
-    return blake2b(encoded, digest_size=16).digest()
+    return blake2b(encoded, digest_size=16, person=FINGERPRINT_VERSION).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +172,15 @@ class Batch:
     items: list[Any]  # as given, for messages naming the first bad item
     snapshots: list[EnvelopeDict]
     written: Mapping[Pair, Written] | None  # what the store remembers; None: it does not
-    per_pair: Counter[Pair]  # snapshots per pair in the batch
+
+
+@dataclass(slots=True)
+class PairStates:
+    """Per pair of a batch, as the write goes on: the snapshot its next in-order snapshot is
+    compared with (``None``: unknown, stage it whole), and its latest snapshot's time."""
+
+    bases: dict[Pair, Written | None]
+    latest: dict[Pair, datetime | None]
 
 
 def validate_snapshots(
@@ -193,42 +211,55 @@ def validate_snapshots(
         first_seen[identity] = index
         if problem := unstorable_json(snapshot.get("raw_response")):
             raise InvalidInputError(f"{where}: {problem}")
-    per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
-    return Batch(items, envelopes, written, per_pair)
+    return Batch(items, envelopes, written)
 
 
-def check_markets(batch: Batch, start: int, stop: int) -> list[Checked]:
+def check_markets(batch: Batch, start: int, stop: int, states: PairStates, ids: Sequence[int]) -> list[Checked]:
     """Validate the markets of ``batch.snapshots[start:stop]``; raise naming the first bad one.
 
-    When the store remembers, each market gets a fingerprint, and one whose fingerprint its
-    pair's memory holds is not validated again. A pair's memory is used only for a snapshot
-    newer than the remembered one, and not when the batch holds several snapshots of the pair.
+    Each market gets a fingerprint. A snapshot newer than its pair's latest (in order) is
+    compared with the pair's previous snapshot: ``states.bases`` for the first, then the one
+    before it in the batch; a market whose fingerprint that snapshot holds is the same input and
+    is not validated again. ``states`` moves on to this chunk's last in-order snapshot of each
+    pair (``ids``: the batch's snapshot ids). Late snapshots are validated whole.
 
     Raises :class:`InvalidInputError` (bad field, duplicate market or outcome).
     """
-    checked_snapshots: list[Checked] = []
+    chunk = batch.snapshots[start:stop]
+    order = sorted(
+        range(len(chunk)),
+        key=lambda n: (chunk[n]["event_id"], chunk[n]["bookmaker_id"], chunk[n]["captured_at"]),
+    )
+    checked_snapshots: list[Checked | None] = [None] * len(chunk)
     unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
-    for snapshot in batch.snapshots[start:stop]:
+    chains: list[tuple[Checked, Pair, int]] = []  # in-order snapshots (and position), by pair and time
+    digests_of: dict[Pair, set[bytes] | None] = {}  # the previous snapshot's fingerprints
+    for number in order:
+        snapshot = chunk[number]
         markets = snapshot["markets"]
-        if batch.written is None:
-            checked = Checked(snapshot, [("", None)] * len(markets), [None] * len(markets), {}, None)
-            unseen += [(checked, number, market) for number, market in enumerate(markets)]
-            checked_snapshots.append(checked)
-            continue
         pair = (snapshot["event_id"], snapshot["bookmaker_id"])
-        base = batch.written.get(pair) if batch.per_pair[pair] == 1 else None
-        if base is not None and base.captured_at >= snapshot["captured_at"]:
-            base = None
-        known: dict[bytes, MarketKey] = base.markets if base is not None else {}
+        latest = states.latest.get(pair)
+        late = latest is not None and snapshot["captured_at"] <= latest
         try:  # inline, not fingerprint() per market: this loop is most of a remembered write's time
-            digests: list[bytes | None] = [blake2b(dumps(market, 2), digest_size=16).digest() for market in markets]
+            digests: list[bytes | None] = [
+                blake2b(dumps(market, 2), digest_size=16, person=FINGERPRINT_VERSION).digest() for market in markets
+            ]
         except ValueError:  # a value marshal cannot encode: fingerprint market by market
             digests = [fingerprint(market) for market in markets]
-        found = [known.get(digest) if digest is not None else None for digest in digests]
-        keys: list[MarketKey] = [("", None) if key is None else key for key in found]
-        checked = Checked(snapshot, keys, digests, {}, base)
-        unseen += [(checked, number, markets[number]) for number, key in enumerate(found) if key is None]
-        checked_snapshots.append(checked)
+        if late:
+            known: set[bytes] | None = None
+        elif pair in digests_of:
+            known = digests_of[pair]
+        else:
+            base = states.bases.get(pair)
+            known = set(base.markets) if base is not None else None
+        checked = Checked(snapshot, [("", None)] * len(markets), digests, {}, None, late)
+        found = [known is not None and digest is not None and digest in known for digest in digests]
+        unseen += [(checked, n, markets[n]) for n, seen in enumerate(found) if not seen]
+        if not late:
+            chains.append((checked, pair, number))
+            digests_of[pair] = None if None in digests else set(cast(list[bytes], digests))
+        checked_snapshots[number] = checked
     try:
         validated = _MARKETS.validate_python([market for _, _, market in unseen])
     except ValidationError:
@@ -236,14 +267,26 @@ def check_markets(batch: Batch, start: int, stop: int) -> list[Checked]:
     for (checked, number, _), market in zip(unseen, validated, strict=True):
         checked.markets[number] = market
         checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
-    for index, checked in enumerate(checked_snapshots, start=start):
+    # In pair and time order: each in-order snapshot takes its unvalidated markets' keys from
+    # its base, and becomes the next one's base.
+    for checked, pair, number in chains:
+        base = states.bases.get(pair)
+        if base is not None and len(checked.markets) < len(checked.keys):
+            for position, digest in enumerate(checked.fingerprints):
+                if position not in checked.markets:
+                    checked.keys[position] = base.markets[cast(bytes, digest)]
+        checked.base = base
+        states.bases[pair] = _written(checked, ids[start + number])
+        states.latest[pair] = checked.snapshot["captured_at"]
+    found_snapshots = cast(list[Checked], checked_snapshots)
+    for index, checked in enumerate(found_snapshots, start=start):
         context = f" ({_name(checked.snapshot)})"
         if problem := duplicate_market(checked.keys):
             raise InvalidInputError(f"snapshots[{index}]{context}: {problem}")
         for number, market in checked.markets.items():
             if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
                 raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
-    return checked_snapshots
+    return found_snapshots
 
 
 def _first_problem(items: list[Any]) -> InvalidInputError:
@@ -339,27 +382,33 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids; then per chunk of the batch: check its markets (:func:`check_markets`);
-    for snapshots with a remembered base, take the merge lock and have the database confirm each
-    base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
-    connection's stage tables (only the changed and gone markets of a confirmed pair); merge:
-    record the snapshots, log what changed, move the current state (``merge_stage`` in
-    ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
-    checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one
-    per pair each. A few round trips per chunk whatever its size.
+    Reserve snapshot ids; lock the batch's pairs (``lock_pairs``: writers of other pairs do not
+    wait) and load what the database holds for the pairs whose latest snapshot is not the one
+    the store remembers (``pair_states``: their fingerprints). Then per chunk of the batch:
+    check its markets (:func:`check_markets`); COPY snapshots and markets into the connection's
+    stage tables (of an in-order snapshot with a base, only the markets whose input changed and
+    those gone); merge: record the snapshots, log what changed, move the current state
+    (``merge_stage`` in ``queries/odds.sql``). Late snapshots are merged first, one per pair at a
+    time; then every in-order snapshot of the chunk at once, however many a pair has. The merge
+    of a chunk runs on the server while the next chunk is checked.
 
     Returns the result and what to remember per pair once the transaction has committed
-    (``None``: forget the pair, a market of its snapshot had no fingerprint).
+    (``None``: forget the pair, a market of its last snapshot had no fingerprint).
     """
     if not batch.snapshots:
         return WriteResult(snapshots=0, markets=0, snapshot_ids=[]), {}
     ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
+    pairs = sorted({(snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots})
+    await queries.lock_pairs(
+        connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]
+    )
+    states = await load_pair_states(connection, queries, pairs, batch.written or {})
     remembered: dict[Pair, Written | None] = {}
     markets = 0
     merging: asyncio.Future[None] | None = None  # the last merge sent, not yet awaited
     try:
         for start, stop in _chunks(batch.snapshots):
-            chunk = check_markets(batch, start, stop)  # while the previous chunk merges
+            chunk = check_markets(batch, start, stop, states, ids)  # while the previous chunk merges
             if merging is not None:
                 await merging
                 merging = None
@@ -368,7 +417,6 @@ async def store_snapshots(
             for number, step in enumerate(steps):
                 if number:
                     await queries.clear_stage(connection)
-                await _confirm_bases(connection, queries, [chunk[index] for index in step])
                 snapshot_rows, market_rows = _stage_rows(chunk, ids[start:stop], step, scrape_run_id)
                 await connection.copy_records_to_table(
                     "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
@@ -379,14 +427,12 @@ async def store_snapshots(
                     )
                 merging = asyncio.ensure_future(queries.merge_stage(connection))
                 await asyncio.sleep(0)  # let it send the merge before Python goes on
-                for index in step:
-                    snapshot = chunk[index].snapshot
-                    remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = _written(
-                        chunk[index], ids[start + index]
-                    )
                 if number < len(steps) - 1:
                     await merging
                     merging = None
+            for checked in chunk:
+                if not checked.late:
+                    remembered[(checked.snapshot["event_id"], checked.snapshot["bookmaker_id"])] = None
             markets += sum(len(checked.keys) for checked in chunk)
         if merging is not None:
             await merging
@@ -396,7 +442,47 @@ async def store_snapshots(
             await asyncio.wait([merging])
             if not merging.cancelled():
                 merging.exception()  # retrieved: the error being raised is the one to report
+    for pair in remembered:
+        remembered[pair] = states.bases.get(pair)
     return WriteResult(snapshots=len(batch.snapshots), markets=markets, snapshot_ids=ids), remembered
+
+
+async def load_pair_states(
+    connection: asyncpg.Connection, queries: Queries, pairs: list[Pair], written: Mapping[Pair, Written]
+) -> PairStates:
+    """What each pair's next in-order snapshot is compared with, and its latest snapshot's time:
+    the store's memory where the database confirms it (the pair's latest snapshot is the
+    remembered one), else the database's current state with its fingerprints (none when a
+    market has no fingerprint). Call with the pairs locked."""
+    remembered = [written.get(pair) for pair in pairs]
+    found: StoredPairs = await queries.pair_states(
+        connection,
+        event_ids=[pair[0] for pair in pairs],
+        bookmaker_ids=[pair[1] for pair in pairs],
+        snapshot_ids=[last.snapshot_id if last is not None else None for last in remembered],
+    )
+    states = PairStates(
+        {pair: last for pair, last in zip(pairs, remembered, strict=True)},
+        {pair: last.captured_at if last is not None else None for pair, last in zip(pairs, remembered, strict=True)},
+    )
+    current: dict[int, dict[bytes, MarketKey]] = {}
+    unknown: set[int] = set()
+    for position, digest, market_id, line in zip(
+        found.market_positions, found.fingerprints, found.market_ids, found.lines, strict=True
+    ):
+        if digest is None:
+            unknown.add(position)
+        else:
+            current.setdefault(position, {})[digest] = (market_id, line)
+    for position, snapshot_id, captured_at in zip(found.positions, found.snapshot_ids, found.captured_at, strict=True):
+        pair = pairs[position - 1]
+        states.latest[pair] = captured_at
+        states.bases[pair] = (
+            None
+            if snapshot_id is None or captured_at is None or position in unknown
+            else Written(snapshot_id, captured_at, current.get(position, {}))
+        )
+    return states
 
 
 def _written(checked: Checked, snapshot_id: int) -> Written | None:
@@ -422,46 +508,39 @@ def _chunks(snapshots: list[EnvelopeDict]) -> list[tuple[int, int]]:
     return chunks
 
 
-async def _confirm_bases(connection: asyncpg.Connection, queries: Queries, step: list[Checked]) -> None:
-    """Take the merge lock and drop each base the database does not confirm as its pair's latest."""
-    based = [checked for checked in step if checked.base is not None]
-    if not based:
-        return
-    await queries.lock_merges(connection)
-    stale: list[int] | None = await queries.stale_bases(
-        connection,
-        event_ids=[checked.snapshot["event_id"] for checked in based],
-        bookmaker_ids=[checked.snapshot["bookmaker_id"] for checked in based],
-        snapshot_ids=[checked.base.snapshot_id for checked in based],  # type: ignore[union-attr]
-    )
-    for position in stale or ():
-        based[position - 1].base = None
-
-
-def _steps(batch: list[Checked]) -> list[list[int]]:
-    """Split the batch (by index) so each step holds at most one snapshot per pair, oldest first."""
-    by_pair: dict[tuple[int, int], list[int]] = {}
-    for index, checked in enumerate(batch):
-        by_pair.setdefault((checked.snapshot["event_id"], checked.snapshot["bookmaker_id"]), []).append(index)
-    steps: list[list[int]] = []
-    for indexes in by_pair.values():
-        indexes.sort(key=lambda index: batch[index].snapshot["captured_at"])
-        for rank, index in enumerate(indexes):
-            if rank == len(steps):
-                steps.append([])
-            steps[rank].append(index)
-    return steps
+def _steps(chunk: list[Checked]) -> list[list[int]]:
+    """Split a chunk (by index) into merges: late snapshots first, at most one per pair in each,
+    oldest first; then the in-order ones, all of a pair in one merge, except that a snapshot
+    staged whole (no base) after another of its pair starts the pair's next merge."""
+    late: dict[Pair, list[int]] = {}
+    in_order: dict[Pair, list[int]] = {}
+    for index, checked in enumerate(chunk):
+        pair = (checked.snapshot["event_id"], checked.snapshot["bookmaker_id"])
+        (late if checked.late else in_order).setdefault(pair, []).append(index)
+    late_steps: list[list[int]] = []
+    ordered_steps: list[list[int]] = []
+    for group, steps, whole_splits in ((late, late_steps, False), (in_order, ordered_steps, True)):
+        for indexes in group.values():
+            indexes.sort(key=lambda index: chunk[index].snapshot["captured_at"])
+            rank = 0
+            for position, index in enumerate(indexes):
+                if position and (not whole_splits or chunk[index].base is None):
+                    rank += 1
+                if rank == len(steps):
+                    steps.append([])
+                steps[rank].append(index)
+    return late_steps + ordered_steps
 
 
 def _stage_rows(
-    batch: list[Checked], ids: list[int], step: list[int], scrape_run_id: int | None
+    chunk: list[Checked], ids: list[int], step: list[int], scrape_run_id: int | None
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Rows for the stage tables: a snapshot with a base stages its changed markets and, with
     null outcomes, those of the base it no longer lists; one without stages every market."""
     snapshot_rows: list[tuple[Any, ...]] = []
     market_rows: list[tuple[Any, ...]] = []
     for index in step:
-        checked, snapshot_id = batch[index], ids[index]
+        checked, snapshot_id = chunk[index], ids[index]
         snapshot, base = checked.snapshot, checked.base
         captured_at, event_id, bookmaker_id = snapshot["captured_at"], snapshot["event_id"], snapshot["bookmaker_id"]
         snapshot_rows.append(
@@ -475,9 +554,8 @@ def _stage_rows(
                 base.snapshot_id if base is not None else None,
             )
         )
-        if base is None:
-            _validate_remembered(checked)
-        for market in checked.markets.values():
+        digests = checked.fingerprints
+        for number, market in checked.markets.items():
             get = market.get
             outcomes = market["outcomes"]
             for outcome in outcomes:  # validated copies: filling the default in place is safe
@@ -496,25 +574,16 @@ def _stage_rows(
                     market["betpawa_market_name"],
                     get("handicap_type"),
                     outcomes,
+                    digests[number],
                 )
             )
-        if base is not None and (unmatched := base.markets.keys() - set(checked.fingerprints)):
+        if base is not None and (unmatched := base.markets.keys() - set(digests)):
             # Gone: a base market whose input is not in this snapshot, unless a changed market
             # of this snapshot has its key (keys are unique within each snapshot).
             changed = {checked.keys[number] for number in checked.markets}
             market_rows += [
-                (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None)
+                (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None, None)
                 for market_id, line in (base.markets[digest] for digest in unmatched)
                 if (market_id, line) not in changed
             ]
     return snapshot_rows, market_rows
-
-
-def _validate_remembered(checked: Checked) -> None:
-    """Validate the markets a snapshot left unvalidated because its base held them, now that the
-    base was not confirmed: they are sent whole. They passed before, as the same input."""
-    if len(checked.markets) < len(checked.keys):
-        remembered = [number for number in range(len(checked.keys)) if number not in checked.markets]
-        raw = checked.snapshot["markets"]
-        for number, market in zip(remembered, _MARKETS.validate_python([raw[n] for n in remembered]), strict=True):
-            checked.markets[number] = market

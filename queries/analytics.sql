@@ -148,9 +148,12 @@ spans as (
     -- last change then. market_changes_key_idx (prefix event_id); the kickoff bound is known
     -- before the scan starts, so days after it are pruned.
     select mc.bookmaker_id, mc.betpawa_market_id, mc.line,
+           -- Checkpoints (a state logged again at a day's first snapshot) are not changes; one
+           -- counts only where retention dropped the change that set its state.
            min(mc.captured_at) filter (where mc.outcomes is not null) as opening_at,
-           max(mc.captured_at) filter (where mc.outcomes is not null) as closing_at,
-           max(mc.captured_at) as last_change_at
+           coalesce(max(mc.captured_at) filter (where mc.outcomes is not null and not mc.checkpoint),
+                    min(mc.captured_at) filter (where mc.outcomes is not null)) as closing_at,
+           coalesce(max(mc.captured_at) filter (where not mc.checkpoint), min(mc.captured_at)) as last_change_at
     from market_changes as mc
     where mc.event_id = :event_id
       and mc.captured_at <= (select kickoff from kickoff)
@@ -206,13 +209,15 @@ order by sp.betpawa_market_id, sp.line nulls first, sp.bookmaker_id, pair.positi
 -- record: MarketChange
 -- Every change of one market of one event, oldest first: each bookmaker's logged states (new
 -- prices, suspensions, the market appearing) and disappearances (rows whose outcomes and
--- market name are null). With :line, that line only (null: every line).
+-- market name are null). With :line, that line only (null: every line). Checkpoints (states
+-- logged again at a day's first snapshot) are not changes.
 -- market_changes_key_idx, prefix (event_id, betpawa_market_id).
 select event_id, bookmaker_id, captured_at, betpawa_market_id, betpawa_market_name, line,
        handicap_type, handicap_home, handicap_away, outcomes
 from market_changes
 where event_id = :event_id
   and betpawa_market_id = :market_id
+  and not checkpoint
   and (:line::double precision is null or coalesce(line, 'NaN') = :line)
 order by captured_at, bookmaker_id, line nulls first;
 
@@ -233,11 +238,12 @@ with moved as (
     from market_changes
     where captured_at >= :since::timestamptz
       and outcomes is not null
+      and not checkpoint
 ),
 states as (
     -- Their changes since the earliest window opened (:since - :window) ...
     select c.event_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line, m.line_key,
-           c.captured_at, c.outcomes
+           c.captured_at, c.outcomes, c.checkpoint
     from market_changes as c
     join moved as m
         on m.event_id = c.event_id
@@ -249,7 +255,7 @@ states as (
     -- ... and the change before, the state the first of them replaced: one probe per market of
     -- market_changes_key_idx (newest partition first, stopping at the first hit).
     select p.event_id, p.bookmaker_id, p.betpawa_market_id, p.betpawa_market_name, p.line, m.line_key,
-           p.captured_at, p.outcomes
+           p.captured_at, p.outcomes, p.checkpoint
     from moved as m
     cross join lateral (
         select *
@@ -275,7 +281,7 @@ prices as (
     -- One row per change and outcome: the active price it set (null: suspended or not listed)
     -- and the active price it replaced. Outcomes matched by name.
     select st.event_id, st.bookmaker_id, st.betpawa_market_id, st.betpawa_market_name, st.line, st.line_key,
-           st.captured_at, p.outcome, p.odds, p.replaced_odds
+           st.captured_at, st.checkpoint, p.outcome, p.odds, p.replaced_odds
     from steps as st
     cross join lateral (
         select coalesce(n.name, o.name) as outcome,
@@ -299,6 +305,7 @@ drops as (
         from prices as pr
     ) as w
     where w.captured_at >= :since::timestamptz
+      and not w.checkpoint  -- a state logged again at a day's first snapshot is not a move
       and w.odds is not null
       and (1 - w.odds / w.reference_odds) * 100 >= :min_drop_pct::double precision
 )

@@ -1,6 +1,6 @@
 -- Odds: the write path's set-based steps, and the reads (schema/0003_odds.sql,
--- schema/0005_change_only.sql). Snapshot and market rows reach the stage tables by COPY
--- (oddsstore/writes.py); these statements take it from there.
+-- schema/0005_change_only.sql, schema/0010_production_writes.sql). Snapshot and market rows
+-- reach the stage tables by COPY (oddsstore/writes.py); these statements take it from there.
 
 -- name: create_stage!
 -- The per-connection staging tables a batch is copied into (run once per pooled connection).
@@ -12,8 +12,10 @@ create temporary table if not exists oddsstore_stage_snapshots (
     captured_at      timestamptz not null,
     scrape_run_id    bigint,
     raw_response     jsonb,
-    base_snapshot_id bigint,      -- set: only markets that differ from this snapshot's are staged
-    next_at          timestamptz
+    base_snapshot_id bigint,      -- set: only markets whose input differs from this snapshot's are staged
+    next_at          timestamptz, -- late: the pair's next snapshot
+    previous_at      timestamptz, -- the pair's previous snapshot (stored or staged)
+    opens_day        boolean      -- the pair's first snapshot of its UTC day: logs a checkpoint
 ) on commit delete rows;
 create temporary table if not exists oddsstore_stage_markets (
     snapshot_id         bigint           not null,
@@ -26,13 +28,13 @@ create temporary table if not exists oddsstore_stage_markets (
     betpawa_market_id   text             not null,
     betpawa_market_name text,            -- null with outcomes: gone since the base snapshot
     handicap_type       text,
-    outcomes            jsonb
+    outcomes            jsonb,
+    fingerprint         bytea
 ) on commit delete rows;
 
 -- name: clear_stage!
 -- Empty the stage between two merges of one transaction: a large batch is merged chunk by
--- chunk, and a chunk holding several snapshots of the same pair one snapshot per pair at a
--- time, oldest first.
+-- chunk, and a chunk's late snapshots one per pair at a time before its in-order ones.
 truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 
 -- name: reserve_snapshot_ids$
@@ -40,45 +42,66 @@ truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 select array_agg(nextval('odds_snapshots_id_seq'))
 from generate_series(1, :count);
 
--- name: lock_merges!
--- The merge lock, taken before stale_bases so that what it confirms holds until the merge.
--- Its own statement: a statement that waited for the lock would still read from before the wait.
-select pg_advisory_xact_lock(hashtext('oddsstore_merge'));
+-- name: lock_pairs$
+-- The write locks of a batch's event x bookmaker pairs, held until the transaction ends: one
+-- two-integer advisory lock per pair, (event_id, bookmaker_id) (a different lock space from
+-- the single-bigint locks of partition creation and retention runs). Writers of different
+-- pairs never wait for each other; writers of the same pair take turns, because each compares
+-- its snapshots with the pair's current state. Taken in one order by one statement, so two
+-- writers cannot deadlock on them (a subquery with ORDER BY is scanned in that order).
+-- Returns how many pairs were locked. Its own statement: the next statement reads after the wait.
+select count(pg_advisory_xact_lock(p.event_id, p.bookmaker_id))
+from (
+    select distinct event_id, bookmaker_id
+    from unnest(:event_ids::integer[], :bookmaker_ids::integer[]) as p (event_id, bookmaker_id)
+    order by event_id, bookmaker_id
+) as p;
 
--- name: stale_bases$
--- Which of the given pairs' latest snapshot is not the given one (positions in the arrays, from
--- 1; null when none): the write path remembers each pair's last snapshot and stages only what
--- differs from it, which is right only while that snapshot is still the pair's latest
--- (market_current holds it). One index lookup per pair on latest_snapshots' primary key.
-select array_agg(b.position)
-from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :snapshot_ids::bigint[])
-    with ordinality as b (event_id, bookmaker_id, snapshot_id, position)
-where not exists (
-    select
-    from latest_snapshots as ls
-    where ls.event_id = b.event_id
-      and ls.bookmaker_id = b.bookmaker_id
-      and ls.snapshot_id = b.snapshot_id
-);
+-- name: pair_states^
+-- record: StoredPairs
+-- What the database holds for the given pairs (their locks taken), for those whose latest
+-- snapshot is not the given one (a store's memory; null: none). One row of parallel arrays:
+-- the pairs' positions in the input (from 1), their latest snapshot's id and time (null: none),
+-- and every market of those pairs' current state (market_current): the pair's position, the
+-- fingerprint of its input, its id and line. A pair not listed is confirmed: its latest
+-- snapshot is the given one. latest_snapshots_pkey and market_current_key_idx (prefix).
+with asked as materialized (
+    select b.position, b.event_id, b.bookmaker_id, ls.snapshot_id, ls.captured_at
+    from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :snapshot_ids::bigint[])
+        with ordinality as b (event_id, bookmaker_id, known_id, position)
+    left join latest_snapshots as ls on ls.event_id = b.event_id and ls.bookmaker_id = b.bookmaker_id
+    where ls.snapshot_id is distinct from b.known_id
+),
+markets as materialized (
+    select a.position, c.fingerprint, c.betpawa_market_id, c.line
+    from asked as a
+    join market_current as c on c.event_id = a.event_id and c.bookmaker_id = a.bookmaker_id
+)
+select coalesce((select array_agg(position order by position) from asked), '{}') as positions,
+       coalesce((select array_agg(snapshot_id order by position) from asked), '{}') as snapshot_ids,
+       coalesce((select array_agg(captured_at order by position) from asked), '{}') as captured_at,
+       coalesce((select array_agg(position) from markets), '{}') as market_positions,
+       coalesce((select array_agg(fingerprint) from markets), '{}') as fingerprints,
+       coalesce((select array_agg(betpawa_market_id) from markets), '{}') as market_ids,
+       coalesce((select array_agg(line) from markets), '{}') as lines;
 
 -- name: merge_stage!
--- Store the staged snapshots (at most one per event x bookmaker pair) and log what changed.
--- Several statements, sent in one round trip, inside the caller's transaction. A snapshot staged
--- with base_snapshot_id (confirmed by stale_bases) brings only its markets that differ from
--- that snapshot's, and those it no longer lists with null outcomes; any other brings them all.
+-- Store the staged snapshots and log what changed. Several statements, sent in one round trip,
+-- inside the caller's transaction, which holds the write locks of the staged pairs
+-- (lock_pairs). A pair has either one late snapshot staged (older than its latest), or any
+-- number of in-order ones (newer than its latest: a scrape cycle, or a backfill catching up).
+-- An in-order snapshot staged with base_snapshot_id brings only its markets whose input differs
+-- from the base's (the pair's previous snapshot: the current state, or the staged snapshot
+-- before it), and those the base listed and it does not with null outcomes; one without a base
+-- brings every market it lists, and only the first in-order snapshot of a pair may lack one.
 --
--- 1. One merge at a time: each compares the batch with market_current, which a concurrent
---    merge of the same pairs would change underneath it (lock_merges and retention take the
---    same lock; taking it again in one transaction is free).
-select pg_advisory_xact_lock(hashtext('oddsstore_merge'));
-
--- 2. Statistics for the staged snapshots (a few thousand rows: milliseconds). Without them the
+-- 1. Statistics for the staged snapshots (a few thousand rows: milliseconds). Without them the
 --    planner guesses one row for their "is null" filters and may pick nested loops over the
 --    staged markets, quadratic in the batch: the 27,000-market first write in the setup of
 --    tests/test_crash.py took 22 s on PostgreSQL 15 without it, 2 s with it (pytest --durations).
 analyze oddsstore_stage_snapshots;
 
--- 3. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
+-- 2. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
 --    events, bookmakers and scrape_runs: schema/0003_odds.sql), so the batch is checked here,
 --    failing with the SQLSTATE and detail a foreign key would give.
 do $$
@@ -107,110 +130,220 @@ begin
 end;
 $$;
 
--- 4. Every scrape is recorded, changed or not.
+-- 3. Every scrape is recorded, changed or not.
 insert into odds_snapshots (id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response)
 select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
 from oddsstore_stage_snapshots;
 
--- 5. A snapshot older than its pair's latest is late: note the pair's next snapshot after it.
+-- 4. A snapshot older than its pair's latest is late: note the pair's snapshots just before
+--    and after it (odds_snapshots_pkey, one probe each way).
 update oddsstore_stage_snapshots as s
 set next_at = (
-    select min(o.captured_at)
-    from odds_snapshots as o
-    where o.event_id = s.event_id
-      and o.bookmaker_id = s.bookmaker_id
-      and o.captured_at > s.captured_at
-)
+        select min(o.captured_at)
+        from odds_snapshots as o
+        where o.event_id = s.event_id
+          and o.bookmaker_id = s.bookmaker_id
+          and o.captured_at > s.captured_at
+    ),
+    previous_at = (
+        select max(o.captured_at)
+        from odds_snapshots as o
+        where o.event_id = s.event_id
+          and o.bookmaker_id = s.bookmaker_id
+          and o.captured_at < s.captured_at
+    )
 from latest_snapshots as ls
 where ls.event_id = s.event_id
   and ls.bookmaker_id = s.bookmaker_id
   and ls.captured_at > s.captured_at;
 
--- 6. In order: markets new or different since the pair's latest snapshot (market_current) are
---    logged and become current. The row comparison covers name, handicap and outcomes.
---    (Staged with a base, only the markets whose input differs from the base's are here.)
---    A lookup per staged market on market_current_key_idx, not a hash of all of market_current:
---    a remembered pair stages about 5% of its markets. limit 1 (the key is unique) keeps the
---    planner from turning the lateral back into a join.
-with changed as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
-                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-    select m.event_id, m.bookmaker_id, m.captured_at, m.line, m.handicap_home, m.handicap_away,
-           m.betpawa_market_id, m.betpawa_market_name, m.handicap_type, m.outcomes
+-- 5. In order: the previous snapshot is the staged one before it, or the pair's latest.
+--    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
+update oddsstore_stage_snapshots as s
+set previous_at = p.previous_at
+from (
+    select st.id,
+           coalesce(lag(st.captured_at) over (partition by st.event_id, st.bookmaker_id order by st.captured_at),
+                    ls.captured_at) as previous_at
+    from oddsstore_stage_snapshots as st
+    left join latest_snapshots as ls on ls.event_id = st.event_id and ls.bookmaker_id = st.bookmaker_id
+    where st.next_at is null
+) as p
+where p.id = s.id;
+update oddsstore_stage_snapshots
+set opens_day = previous_at is null
+             or date_trunc('day', previous_at at time zone 'UTC') < date_trunc('day', captured_at at time zone 'UTC');
+
+-- 6. In order, a snapshot staged whole (the first of its pair; no base): the current markets
+--    it does not list are gone. Staged as such, so the steps below treat both kinds alike.
+insert into oddsstore_stage_markets (snapshot_id, event_id, bookmaker_id, captured_at, line, betpawa_market_id)
+select s.id, s.event_id, s.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
+from oddsstore_stage_snapshots as s
+join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
+where s.next_at is null
+  and s.base_snapshot_id is null
+  and not exists (
+      select
+      from oddsstore_stage_markets as m
+      where m.snapshot_id = s.id
+        and m.betpawa_market_id = c.betpawa_market_id
+        and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
+  );
+
+-- 7. In order: each staged market is compared with its state at the pair's previous snapshot:
+--    the market's staged row before it (window lag: a market not staged at a snapshot kept its
+--    state), or else market_current (one probe of market_current_key_idx; limit 1 keeps the
+--    planner from turning the lateral into a join). Where they differ (name, handicap or
+--    outcomes; a gone row is all nulls) the row is logged: a new state, or a disappearance.
+with ordered as (
+    select m.*,
+           lag(m.captured_at) over w as before_at,
+           lag(m.betpawa_market_name) over w as before_name,
+           lag(m.handicap_type) over w as before_type,
+           lag(m.handicap_home) over w as before_home,
+           lag(m.handicap_away) over w as before_away,
+           lag(m.outcomes) over w as before_outcomes
     from oddsstore_stage_markets as m
     join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
-    left join lateral (
-        select c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
-        from market_current as c
-        where c.event_id = m.event_id
-          and c.bookmaker_id = m.bookmaker_id
-          and c.betpawa_market_id = m.betpawa_market_id
-          and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
-        limit 1
-    ) as c on true
     where s.next_at is null
-      and m.outcomes is not null
-      and (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
-          is distinct from (m.betpawa_market_name, m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes)
-    returning *
+    window w as (
+        partition by m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN') order by m.captured_at
+    )
+)
+insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+                            betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+select o.event_id, o.bookmaker_id, o.captured_at, o.line, o.handicap_home, o.handicap_away,
+       o.betpawa_market_id, o.betpawa_market_name, o.handicap_type, o.outcomes
+from ordered as o
+left join lateral (
+    select c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
+    from market_current as c
+    where c.event_id = o.event_id
+      and c.bookmaker_id = o.bookmaker_id
+      and c.betpawa_market_id = o.betpawa_market_id
+      and coalesce(c.line, 'NaN') = coalesce(o.line, 'NaN')
+    limit 1
+) as c on o.before_at is null
+where case
+          when o.before_at is null
+          then (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
+               is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+          else (o.before_name, o.before_type, o.before_home, o.before_away, o.before_outcomes)
+               is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+      end;
+
+-- 8. In order, a snapshot that opens its day: every market it lists that did not change there
+--    is logged again as a checkpoint. Its state is the market's latest staged row up to the
+--    snapshot, or else market_current (ranked before every staged row).
+insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+                            betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
+select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.handicap_home, st.handicap_away,
+       st.betpawa_market_id, st.betpawa_market_name, st.handicap_type, st.outcomes, true
+from (
+    select distinct on (o.id, r.betpawa_market_id, coalesce(r.line, 'NaN'))
+           o.event_id, o.bookmaker_id, o.captured_at as opens_at, r.*
+    from oddsstore_stage_snapshots as o
+    join (
+        select m.event_id as pair_event_id, m.bookmaker_id as pair_bookmaker_id, m.captured_at as state_at,
+               m.line, m.handicap_home, m.handicap_away, m.betpawa_market_id, m.betpawa_market_name,
+               m.handicap_type, m.outcomes
+        from oddsstore_stage_markets as m
+        join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+        where s.next_at is null
+        union all
+        select c.event_id, c.bookmaker_id, '-infinity',
+               c.line, c.handicap_home, c.handicap_away, c.betpawa_market_id, c.betpawa_market_name,
+               c.handicap_type, c.outcomes
+        from market_current as c
+        where exists (
+            select
+            from oddsstore_stage_snapshots as s
+            where s.event_id = c.event_id
+              and s.bookmaker_id = c.bookmaker_id
+              and s.next_at is null
+              and s.opens_day
+        )
+    ) as r
+        on r.pair_event_id = o.event_id
+       and r.pair_bookmaker_id = o.bookmaker_id
+       and r.state_at <= o.captured_at
+    where o.next_at is null
+      and o.opens_day
+    order by o.id, r.betpawa_market_id, coalesce(r.line, 'NaN'), r.state_at desc
+) as st
+where st.outcomes is not null
+  and not exists (
+      select
+      from market_changes as k
+      where k.event_id = st.event_id
+        and k.betpawa_market_id = st.betpawa_market_id
+        and k.bookmaker_id = st.bookmaker_id
+        and coalesce(k.line, 'NaN') = coalesce(st.line, 'NaN')
+        and k.captured_at = st.opens_at
+  );
+
+-- 9. In order: market_current takes each staged market's last row. Gone: deleted. Listed: its
+--    state and fingerprint, since its last change logged by this merge (or, unchanged with a
+--    new fingerprint, since when it already was; rows that differ in nothing are not touched).
+with last as (
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN')) m.*
+    from oddsstore_stage_markets as m
+    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    where s.next_at is null
+    order by m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN'), m.captured_at desc
+),
+gone as (
+    delete from market_current as c
+    using last as l
+    where l.outcomes is null
+      and c.event_id = l.event_id
+      and c.bookmaker_id = l.bookmaker_id
+      and c.betpawa_market_id = l.betpawa_market_id
+      and coalesce(c.line, 'NaN') = coalesce(l.line, 'NaN')
 )
 insert into market_current as c (event_id, bookmaker_id, changed_at, line, handicap_home, handicap_away,
-                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
-       betpawa_market_id, betpawa_market_name, handicap_type, outcomes
-from changed
+                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
+select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.handicap_home,
+       l.handicap_away, l.betpawa_market_id, l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
+from last as l
+left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
+left join lateral (
+    -- The market's last change in this merge (after the pair's latest snapshot before it);
+    -- none (-infinity): its state did not change, only the input's fingerprint. A market new to
+    -- market_current always has one.
+    select k.captured_at
+    from market_changes as k
+    where k.event_id = l.event_id
+      and k.betpawa_market_id = l.betpawa_market_id
+      and k.bookmaker_id = l.bookmaker_id
+      and coalesce(k.line, 'NaN') = coalesce(l.line, 'NaN')
+      and k.captured_at > coalesce(ls.captured_at, '-infinity')
+      and k.captured_at <= l.captured_at
+      and not k.checkpoint
+    order by k.captured_at desc
+    limit 1
+) as changed on true
+where l.outcomes is not null
 on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::double precision))) do update
-    set changed_at = excluded.changed_at,
+    set changed_at = greatest(excluded.changed_at, c.changed_at),
         handicap_home = excluded.handicap_home,
         handicap_away = excluded.handicap_away,
         betpawa_market_name = excluded.betpawa_market_name,
         handicap_type = excluded.handicap_type,
-        outcomes = excluded.outcomes;
+        outcomes = excluded.outcomes,
+        fingerprint = excluded.fingerprint
+    where excluded.changed_at > c.changed_at
+       or c.fingerprint is distinct from excluded.fingerprint;
 
--- 7. In order: markets the pair's latest snapshot listed and this one does not are logged as
---    gone (null outcomes) and leave market_current. A snapshot staged whole: every current
---    market it does not stage.
-with gone as (
-    delete from market_current as c
-    using oddsstore_stage_snapshots as s
-    where s.next_at is null
-      and s.base_snapshot_id is null
-      and c.event_id = s.event_id
-      and c.bookmaker_id = s.bookmaker_id
-      and not exists (
-          select
-          from oddsstore_stage_markets as m
-          where m.snapshot_id = s.id
-            and m.betpawa_market_id = c.betpawa_market_id
-            and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
-      )
-    returning c.event_id, c.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
-)
-insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
-select event_id, bookmaker_id, captured_at, line, betpawa_market_id
-from gone;
-
--- 8. A snapshot staged with a base: the markets staged with null outcomes.
-with gone as (
-    delete from market_current as c
-    using oddsstore_stage_markets as m
-    where m.outcomes is null
-      and c.event_id = m.event_id
-      and c.bookmaker_id = m.bookmaker_id
-      and c.betpawa_market_id = m.betpawa_market_id
-      and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
-    returning c.event_id, c.bookmaker_id, m.captured_at, c.line, c.betpawa_market_id
-)
-insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
-select event_id, bookmaker_id, captured_at, line, betpawa_market_id
-from gone;
-
--- 9. Late: compare with the state just before the snapshot, read from the log. Differences are
---    logged at the snapshot; at the pair's next snapshot the state that held there is logged
---    too (unless a change is logged there already), so every later snapshot reads as before.
---    market_current is untouched: it belongs to the pair's latest snapshot.
+-- 10. Late (one snapshot per pair, staged whole): compare with the state at the pair's
+--    previous snapshot, read from the log within that snapshot's day (the day's first snapshot
+--    holds every state: a checkpoint). Differences are logged at the late snapshot, and when it
+--    opens its day, its unchanged markets as a checkpoint. At the pair's next snapshot the state
+--    that held there is logged too (unless a row is logged there already, which becomes a
+--    change if it was a checkpoint), so every later snapshot reads as before. market_current is
+--    untouched: it belongs to the pair's latest snapshot.
 with late as (
-    select id, event_id, bookmaker_id, captured_at, next_at
+    select id, event_id, bookmaker_id, captured_at, next_at, previous_at, opens_day
     from oddsstore_stage_snapshots
     where next_at is not null
 ),
@@ -221,7 +354,8 @@ before as (
     join market_changes as c
         on c.event_id = l.event_id
        and c.bookmaker_id = l.bookmaker_id
-       and c.captured_at < l.captured_at
+       and c.captured_at <= l.previous_at
+       and c.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
     order by c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
 ),
 listed_before as (
@@ -232,14 +366,17 @@ observed as (
     from oddsstore_stage_markets as m
     join late as l on l.id = m.snapshot_id
 ),
-differences as (
-    select l.event_id, l.bookmaker_id, l.captured_at, l.next_at,
+compared as (
+    select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
            coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
            coalesce(o.line, b.line) as line,
            o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
            b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
            b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
-           b.outcomes as before_outcomes
+           b.outcomes as before_outcomes,
+           (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+           is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
+           as differs
     from observed as o
     full join listed_before as b
         on b.event_id = o.event_id
@@ -249,15 +386,28 @@ differences as (
     join late as l
         on l.event_id = coalesce(o.event_id, b.event_id)
        and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
-    where (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
-          is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
+),
+differences as (
+    select * from compared where differs
 ),
 at_snapshot as (
     insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
-                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
     select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
-           betpawa_market_id, betpawa_market_name, handicap_type, outcomes
-    from differences
+           betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
+    from compared
+    where differs or (opens_day and outcomes is not null)
+),
+now_changes as (
+    update market_changes as k
+    set checkpoint = false
+    from differences as d
+    where k.event_id = d.event_id
+      and k.betpawa_market_id = d.betpawa_market_id
+      and k.bookmaker_id = d.bookmaker_id
+      and coalesce(k.line, 'NaN') = coalesce(d.line, 'NaN')
+      and k.captured_at = d.next_at
+      and k.checkpoint
 )
 insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
@@ -274,11 +424,12 @@ where not exists (
       and k.captured_at = d.next_at
 );
 
--- 10. Point latest_snapshots at the in-order snapshots.
+-- 11. Point latest_snapshots at each pair's newest in-order snapshot.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)
-select event_id, bookmaker_id, id, captured_at
+select distinct on (event_id, bookmaker_id) event_id, bookmaker_id, id, captured_at
 from oddsstore_stage_snapshots
 where next_at is null
+order by event_id, bookmaker_id, captured_at desc
 on conflict (event_id, bookmaker_id) do update
     set snapshot_id = excluded.snapshot_id,
         captured_at = excluded.captured_at
@@ -299,8 +450,10 @@ order by c.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- name: odds_at
 -- record: MarketOdds
 -- Each bookmaker's markets for one event as of a moment: the markets of its latest snapshot at
--- or before :at, rebuilt from the log (per market and line, the latest change at or before that
--- snapshot, if the market was listed).
+-- or before :at, rebuilt from the log (per market and line, the latest row at or before that
+-- snapshot, if the market was listed). Only the snapshot's own day is read: the pair's first
+-- snapshot of the day logged every state (a checkpoint), so the cost does not grow with the
+-- days stored.
 select s.id as snapshot_id, ls.event_id, ls.bookmaker_id, s.captured_at,
        c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
@@ -320,6 +473,7 @@ cross join lateral (
     where mc.event_id = ls.event_id
       and mc.bookmaker_id = ls.bookmaker_id
       and mc.captured_at <= s.captured_at
+      and mc.captured_at >= date_trunc('day', s.captured_at at time zone 'UTC') at time zone 'UTC'
     order by mc.betpawa_market_id, coalesce(mc.line, 'NaN'), mc.captured_at desc
 ) as c
 where ls.event_id = :event_id
@@ -330,9 +484,10 @@ order by ls.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- record: MarketOdds
 -- One market of one event over time, oldest first: for every snapshot of the event (optionally
 -- one bookmaker's) in [since, until), each line of the market it listed, as it was then. Each
--- change of the market holds from its snapshot until the next change of the same line; a
--- snapshot takes the change whose span contains it. Both sides come from the primary key and
--- market_changes_key_idx (prefix event_id, betpawa_market_id).
+-- row of the market holds from its snapshot until the next row of the same line; a snapshot
+-- takes the row whose span contains it. The log is read from the start of the day of :since
+-- (the first snapshot of each day logged every state), not from the beginning. Both sides come
+-- from the primary key and market_changes_key_idx (prefix event_id, betpawa_market_id).
 with spans as (
     select mc.*,
            lead(mc.captured_at) over (
@@ -343,6 +498,7 @@ with spans as (
       and mc.betpawa_market_id = :market_id
       and (:bookmaker_id::integer is null or mc.bookmaker_id = :bookmaker_id)
       and mc.captured_at < coalesce(:until::timestamptz, 'infinity')
+      and mc.captured_at >= date_trunc('day', coalesce(:since::timestamptz, '-infinity') at time zone 'UTC') at time zone 'UTC'
 )
 select s.id as snapshot_id, s.event_id, s.bookmaker_id, s.captured_at,
        c.betpawa_market_id, c.betpawa_market_name, c.line,

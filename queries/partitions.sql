@@ -22,8 +22,8 @@ where day < :cutoff_day
 order by day, parent;
 
 -- name: prepare_retention$
--- Carry market states forward past the cutoff and forget pairs with nothing left after it;
--- returns how many states were carried (schema/0005_change_only.sql).
+-- Forget pairs with nothing left after the cutoff; returns how many
+-- (schema/0010_production_writes.sql). The days kept need nothing from the days dropped.
 select oddsstore_prepare_retention(:cutoff);
 
 -- name: lock_retention$
