@@ -127,21 +127,21 @@ async def table_facts(store: OddsStore) -> dict[str, Any]:
 
 
 async def watch_lock_waits(store: OddsStore, stop: asyncio.Event) -> Counter[str]:
-    """Sample, until ``stop``, how many sessions wait on the partition-creation and merge locks
-    at once; returns the most seen for each (proof that the writers really contended)."""
+    """Sample, until ``stop``, how many sessions wait on the partition-creation lock and on pairs'
+    write locks at once; returns the most seen for each (proof that the writers really contended)."""
     most: Counter[str] = Counter()
     async with store.pool.acquire() as connection:
         while not stop.is_set():
             for row in await connection.fetch(
                 """
-                select k.name, count(*) as n
+                select case when l.objsubid = 2 then 'pairs' else 'partitions' end as name, count(*) as n
                 from pg_locks as l
-                join (values ('partitions'), ('merge')) as k (name)
-                    on l.objid::bigint = hashtext('oddsstore_' || k.name)::bigint & 4294967295
                 where l.locktype = 'advisory' and not l.granted and l.database = (
                     select oid from pg_database where datname = current_database()
                 )
-                group by k.name
+                  and (l.objsubid = 2  -- the two-integer form: (event_id, bookmaker_id)
+                       or l.objid::bigint = hashtext('oddsstore_partitions')::bigint & 4294967295)
+                group by 1
                 """
             ):
                 most[row["name"]] = max(most[row["name"]], row["n"])
@@ -230,7 +230,7 @@ async def test_four_writers_lose_and_duplicate_nothing(store: OddsStore) -> None
     print(
         f"\n{WRITERS} writers x {TASKS_PER_WRITER} in flight: {written['batches']} batches, "
         f"{written['snapshots']} snapshots, {written['markets']} markets in {elapsed:.2f} s; most sessions "
-        f"waiting at once on the partition lock {waits['partitions']}, on the merge lock {waits['merge']}"
+        f"waiting at once on the partition lock {waits['partitions']}, on pairs' locks {waits['pairs']}"
     )
     assert written == {"batches": len(cycles) * GROUPS, "snapshots": len(model.snapshots), "markets": sent_markets}
     assert waits["partitions"] >= 2  # several writers needed a new day at the same moment
@@ -246,7 +246,7 @@ async def test_four_writers_lose_and_duplicate_nothing(store: OddsStore) -> None
 async def test_writers_of_the_same_pairs_agree_with_the_model_whatever_the_order(store: OddsStore) -> None:
     """Two events, 24 cycles dealt in a random order to four writers, each writing its batches all
     at once: every batch holds every pair, most are late for them, and the merges of one pair
-    interleave in whatever order the merge lock grants."""
+    interleave in whatever order their pairs' locks are granted."""
     first_day = today() - timedelta(days=4)
     feed = make_feed(2, first_day, timedelta(hours=2), seed=12)
     cycles = [feed.cycle(i) for i in range(24)]
@@ -255,7 +255,7 @@ async def test_writers_of_the_same_pairs_agree_with_the_model_whatever_the_order
     random.Random(5).shuffle(order)
     # Writer w gets cycles order[w::4]; each batch is one whole cycle (both events, all bookmakers),
     # and every second batch of a writer also carries the next cycle it holds: several snapshots
-    # of a pair in one batch, merged in steps.
+    # of a pair in one batch.
     plans: list[list[list[dict[str, Any]]]] = []
     for w in range(WRITERS):
         mine = order[w::WRITERS]
@@ -278,7 +278,7 @@ async def test_writers_of_the_same_pairs_agree_with_the_model_whatever_the_order
 
 async def test_writers_during_retention_and_partition_creation(store: OddsStore) -> None:
     """Four writers write the later days, late batches included, while retention drops the
-    oldest day (its carry-forward takes the merge lock) and days ahead are created: no error, no
+    oldest day (it forgets pairs under their locks) and days ahead are created: no error, no
     deadlock, and the store equals the model with that day dropped."""
     first_day = today() - timedelta(days=5)
     feed = make_feed(4, first_day, timedelta(hours=3), seed=15)
@@ -467,12 +467,14 @@ async def test_a_write_creating_a_day_does_not_block_reference_writes(store: Odd
     wait included; runs, events and bookmakers can still be written meanwhile."""
     holder = await asyncpg.connect(store._dsn)
     try:
-        # Another writer's long merge: the new-day write below waits for the merge lock.
-        await holder.execute("select pg_advisory_lock(hashtext('oddsstore_merge'))")
+        # Another writer of the same pair, in a long merge: the new-day write below waits for
+        # the pair's lock.
+        pair = (world.events[0].id, world.bookmakers[0].id)
+        await holder.execute("select pg_advisory_lock($1, $2)", *pair)
         day = midnight(today() - timedelta(days=2)) + timedelta(hours=12)
         write = asyncio.create_task(store.write_snapshots([snapshot(world.events[0], world.bookmakers[0], day)]))
         done, _ = await asyncio.wait({write}, timeout=0.5)
-        assert not done  # it created the day's partitions and waits for the merge lock
+        assert not done  # it created the day's partitions and waits for the pair's lock
         tournament = world.events[0].tournament_id
         await asyncio.wait_for(
             asyncio.gather(
@@ -482,7 +484,7 @@ async def test_a_write_creating_a_day_does_not_block_reference_writes(store: Odd
             ),
             5,
         )
-        await holder.execute("select pg_advisory_unlock(hashtext('oddsstore_merge'))")
+        await holder.execute("select pg_advisory_unlock($1, $2)", *pair)
         await asyncio.wait_for(write, 30)
     finally:
         await holder.close()

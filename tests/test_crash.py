@@ -30,7 +30,7 @@ from oddsstore import ConnectionLostError, OddsStore, QueryTimeoutError
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 EVENTS, BOOKMAKERS, MARKETS = 60, 3, 150  # 180 snapshots, 27,000 markets: a COPY and a merge to catch
-MERGE = "hashtext('oddsstore_merge')"  # in the merge statement's text
+MERGE = "analyze oddsstore_stage_snapshots"  # in the merge statement's text (its first statement)
 COPY_MARKETS = 'COPY "oddsstore_stage_markets"'
 END = datetime.max.replace(tzinfo=UTC)
 
@@ -228,9 +228,9 @@ async def test_writer_killed_during_merge(setup: Setup, dsn: str) -> None:
         await assert_next_write_succeeds(setup)
 
 
-async def test_writer_killed_between_the_steps_of_one_batch(setup: Setup, dsn: str) -> None:
-    """Two snapshots per pair: merged in two steps in one transaction. Killed during the second
-    step's COPY, after the first step's merge ran: the first step is not kept either."""
+async def test_writer_killed_between_the_chunks_of_one_batch(setup: Setup, dsn: str) -> None:
+    """Two snapshots per pair, 54,000 markets: merged in chunks in one transaction. Killed during
+    the second chunk's COPY, after the first chunk's merge ran: the first chunk is not kept either."""
     writer = await start_writer(setup.argv(dsn, steps=2))
     copies: set[datetime] = set()
 
@@ -249,8 +249,8 @@ async def test_writer_killed_between_the_steps_of_one_batch(setup: Setup, dsn: s
 async def test_writer_killed_while_its_merge_is_blocked_half_done(setup: Setup, dsn: str) -> None:
     """The test holds a lock that stops the merge at its last statement (latest_snapshots), after
     it logged changes and updated market_current, and kills the writer there. The orphaned
-    backend cannot notice its client is gone while it waits for a lock: it keeps the merge lock,
-    and other writers queue behind it, until the lock is free and its statement ends."""
+    backend cannot notice its client is gone while it waits for a lock: it keeps its pairs' locks,
+    and other writers of those pairs queue behind it, until the lock is free and its statement ends."""
     async with setup.store.pool.acquire() as blocker:
         blocking = blocker.transaction()
         await blocking.start()
@@ -260,12 +260,12 @@ async def test_writer_killed_while_its_merge_is_blocked_half_done(setup: Setup, 
             setup.monitor, APPLICATION_NAME, lambda row: merging(row) and row["wait_event_type"] == "Lock"
         )
         await kill(writer)
-        # The orphan lives on, holding the merge lock: a write now waits for it.
+        # The orphan lives on, holding its pairs' locks: a write of one of them now waits for it.
         assert await gone(setup.monitor, backend["pid"], timeout=1.0) is None
         held = await setup.monitor.fetchval(
             "select count(*) from pg_locks where pid = $1 and locktype = 'advisory' and granted", backend["pid"]
         )
-        assert held == 1
+        assert held == EVENTS * BOOKMAKERS  # one per event x bookmaker pair
         blocked = asyncio.create_task(setup.store.write_snapshots(setup.batch(events=1, markets=3)))
         await asyncio.sleep(0.5)
         assert not blocked.done()
@@ -280,7 +280,7 @@ async def test_writer_killed_while_its_merge_is_blocked_half_done(setup: Setup, 
 
 async def test_an_orphan_blocked_on_a_lock_exits_with_client_connection_check_interval(setup: Setup, dsn: str) -> None:
     """With client_connection_check_interval (PostgreSQL 14+) a backend checks its socket while
-    it waits, so an orphan blocked on a lock exits on its own and releases the merge lock."""
+    it waits, so an orphan blocked on a lock exits on its own and releases its pairs' locks."""
     async with setup.store.pool.acquire() as blocker:
         async with blocker.transaction():
             await blocker.execute("lock table latest_snapshots in share mode")
@@ -339,12 +339,12 @@ async def test_statement_timeout_during_copy(setup: Setup, dsn: str) -> None:
     await assert_next_write_succeeds(setup)
 
 
-async def test_statement_timeout_while_the_merge_waits(setup: Setup, dsn: str) -> None:
-    """A small batch (its COPY is quick) whose merge waits for the merge lock past the timeout."""
+async def test_statement_timeout_while_the_write_waits(setup: Setup, dsn: str) -> None:
+    """A small batch whose write waits for a pair's lock (another writer of the pair) past the timeout."""
     settings = {"statement_timeout": "50", "application_name": "oddsstore_timeout"}
     small = setup.batch(events=3, markets=20)
     async with setup.store.pool.acquire() as holder, holder.transaction():
-        await holder.execute(f"select pg_advisory_xact_lock({MERGE})")
+        await holder.execute("select pg_advisory_xact_lock($1, $2)", small[-1]["event_id"], small[-1]["bookmaker_id"])
         async with OddsStore.connect(dsn, min_size=1, max_size=1, server_settings=settings) as hurried:
             with pytest.raises(QueryTimeoutError) as raised:
                 await hurried.write_snapshots(small)
