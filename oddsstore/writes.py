@@ -294,7 +294,7 @@ def validate_snapshots(
             batch.invalid(position, Invalid(f"snapshots[{position}]", same))
             continue
         if problem := unstorable_json(snapshot.get("raw_response")):
-            batch.invalid(position, Invalid(f"snapshots[{position}].raw_response ({_name(snapshot)})", problem))
+            batch.invalid(position, Invalid(f"snapshots[{position}].raw_response", problem, f" ({_name(snapshot)})"))
             continue
         first_seen[identity] = position
         batch.snapshots.append(snapshot)
