@@ -3,7 +3,7 @@
     python -m bench.write_profile --events 1300 --cycles 3
 
 Runs the write path's own steps one by one on feed cycles (the first is untimed): validation,
-confirming remembered snapshots, building the staged rows, the two COPYs, the merge; in one
+locking the pairs and loading their fingerprints, building the staged rows, the two COPYs, the merge; in one
 chunk, where ``write_snapshots`` overlaps the merge of a chunk with checking the next. A
 diagnostic beside ``python -m bench``, which times the public call only.
 """
@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from oddsstore import OddsStore, partitions, writes
 from oddsstore.feed import Feed, FeedIds, register, to_write
 
-STAGES = ("validate", "confirm", "build rows", "copy", "merge")
+STAGES = ("lock and load", "validate", "build rows", "copy", "merge")
 
 
 async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[dict[str, float]]:
@@ -38,20 +38,25 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
             gc.collect()
             gc.freeze()
             seconds: dict[str, float] = {}
-            began = time.perf_counter()
-            checked = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
-            valid = writes.check_markets(checked, 0, len(checked.snapshots))
-            seconds["validate"] = time.perf_counter() - began
-            step = list(range(len(valid)))
             async with store.pool.acquire() as connection, connection.transaction():
+                began = time.perf_counter()
+                checked = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
+                seconds["validate"] = time.perf_counter() - began
                 days = {partitions.utc_day(snapshot["captured_at"]) for snapshot in checked.snapshots}
                 await partitions.ensure(connection, store.queries, days)
-                snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
+                snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(checked.snapshots))
                 began = time.perf_counter()
-                await writes._confirm_bases(connection, store.queries, valid)
-                seconds["confirm"] = time.perf_counter() - began
+                pairs = sorted({(s["event_id"], s["bookmaker_id"]) for s in checked.snapshots})
+                await store.queries.lock_pairs(
+                    connection, event_ids=[p[0] for p in pairs], bookmaker_ids=[p[1] for p in pairs]
+                )
+                states = await writes.load_pair_states(connection, store.queries, pairs, checked.written or {})
+                seconds["lock and load"] = time.perf_counter() - began
                 began = time.perf_counter()
-                snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, step, None)
+                valid = writes.check_markets(checked, 0, len(checked.snapshots), snapshot_ids, set(), states)
+                seconds["validate"] += time.perf_counter() - began
+                began = time.perf_counter()
+                snapshot_rows, market_rows = writes._stage_rows(valid, None)
                 seconds["build rows"] = time.perf_counter() - began
                 began = time.perf_counter()
                 await connection.copy_records_to_table(
@@ -66,13 +71,10 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 seconds["merge"] = time.perf_counter() - began
             if remember:
                 store._remember(
-                    {
-                        (c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes._written(c, i)
-                        for i, c in zip(snapshot_ids, valid, strict=True)
-                    }
+                    {(c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes._written(c) for c in valid}
                 )
             if index:
-                observations = sum(len(checked.keys) for checked in valid)
+                observations = sum(len(set(c.keys)) for c in valid)
                 remembered = _memory_bytes(store._written)
                 found.append(
                     {

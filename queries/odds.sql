@@ -23,6 +23,9 @@ create temporary table if not exists oddsstore_stage_markets (
     bookmaker_id        integer          not null,
     captured_at         timestamptz      not null,
     line                double precision,
+    -- The key of market_current and market_changes (schema/0007_real_data.sql), computed here
+    -- so every statement below joins and inserts it as a column.
+    line_key            double precision generated always as (coalesce(line, 'NaN'::double precision)) stored,
     handicap_home       double precision,
     handicap_away       double precision,
     betpawa_market_id   text             not null,
@@ -41,6 +44,46 @@ truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 -- Reserve ids for a batch's snapshots in one round trip.
 select array_agg(nextval('odds_snapshots_id_seq'))
 from generate_series(1, :count);
+
+-- name: stored_snapshots$
+-- Which of a batch's snapshots the database holds already (positions in the arrays, from 1; null
+-- when none): a batch re-sent after a lost connection, whose commit may have gone through. One
+-- probe per snapshot of odds_snapshots_pkey.
+select array_agg(b.position)
+from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :captured_ats::timestamptz[])
+    with ordinality as b (event_id, bookmaker_id, captured_at, position)
+where exists (
+    select
+    from odds_snapshots as o
+    where o.event_id = b.event_id
+      and o.bookmaker_id = b.bookmaker_id
+      and o.captured_at = b.captured_at
+);
+
+-- name: stored_markets
+-- record: MarketOdds
+-- The markets of the given stored snapshots, as odds_at rebuilds them (per market and line, the
+-- latest row at or before the snapshot within its day, if listed): what a re-sent snapshot is
+-- compared with.
+select o.id as snapshot_id, o.event_id, o.bookmaker_id, o.captured_at,
+       c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
+from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :captured_ats::timestamptz[])
+    as b (event_id, bookmaker_id, captured_at)
+join odds_snapshots as o
+    on o.event_id = b.event_id
+   and o.bookmaker_id = b.bookmaker_id
+   and o.captured_at = b.captured_at
+cross join lateral (
+    select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
+    from market_changes as mc
+    where mc.event_id = o.event_id
+      and mc.bookmaker_id = o.bookmaker_id
+      and mc.captured_at <= o.captured_at
+      and mc.captured_at >= date_trunc('day', o.captured_at at time zone 'UTC') at time zone 'UTC'
+    order by mc.betpawa_market_id, mc.line_key, mc.captured_at desc
+) as c
+where c.outcomes is not null;
 
 -- name: lock_pairs$
 -- The write locks of a batch's event x bookmaker pairs, held until the transaction ends: one
@@ -64,7 +107,7 @@ from (
 -- the pairs' positions in the input (from 1), their latest snapshot's id and time (null: none),
 -- and every market of those pairs' current state (market_current): the pair's position, the
 -- fingerprint of its input, its id and line. A pair not listed is confirmed: its latest
--- snapshot is the given one. latest_snapshots_pkey and market_current_key_idx (prefix).
+-- snapshot is the given one. latest_snapshots_pkey and market_current_pkey (prefix).
 with asked as materialized (
     select b.position, b.event_id, b.bookmaker_id, ls.snapshot_id, ls.captured_at
     from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :snapshot_ids::bigint[])
@@ -187,12 +230,12 @@ where s.next_at is null
       from oddsstore_stage_markets as m
       where m.snapshot_id = s.id
         and m.betpawa_market_id = c.betpawa_market_id
-        and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
+        and m.line_key = c.line_key
   );
 
 -- 7. In order: each staged market is compared with its state at the pair's previous snapshot:
 --    the market's staged row before it (window lag: a market not staged at a snapshot kept its
---    state), or else market_current (one probe of market_current_key_idx; limit 1 keeps the
+--    state), or else market_current (one probe of market_current_pkey; limit 1 keeps the
 --    planner from turning the lateral into a join). Where they differ (name, handicap or
 --    outcomes; a gone row is all nulls) the row is logged: a new state, or a disappearance.
 with ordered as (
@@ -207,12 +250,12 @@ with ordered as (
     join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
     where s.next_at is null
     window w as (
-        partition by m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN') order by m.captured_at
+        partition by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key order by m.captured_at
     )
 )
-insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select o.event_id, o.bookmaker_id, o.captured_at, o.line, o.handicap_home, o.handicap_away,
+select o.event_id, o.bookmaker_id, o.captured_at, o.line, o.line_key, o.handicap_home, o.handicap_away,
        o.betpawa_market_id, o.betpawa_market_name, o.handicap_type, o.outcomes
 from ordered as o
 left join lateral (
@@ -221,7 +264,7 @@ left join lateral (
     where c.event_id = o.event_id
       and c.bookmaker_id = o.bookmaker_id
       and c.betpawa_market_id = o.betpawa_market_id
-      and coalesce(c.line, 'NaN') = coalesce(o.line, 'NaN')
+      and c.line_key = o.line_key
     limit 1
 ) as c on o.before_at is null
 where case
@@ -235,24 +278,24 @@ where case
 -- 8. In order, a snapshot that opens its day: every market it lists that did not change there
 --    is logged again as a checkpoint. Its state is the market's latest staged row up to the
 --    snapshot, or else market_current (ranked before every staged row).
-insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
-select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.handicap_home, st.handicap_away,
+select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.line_key, st.handicap_home, st.handicap_away,
        st.betpawa_market_id, st.betpawa_market_name, st.handicap_type, st.outcomes, true
 from (
-    select distinct on (o.id, r.betpawa_market_id, coalesce(r.line, 'NaN'))
+    select distinct on (o.id, r.betpawa_market_id, r.line_key)
            o.event_id, o.bookmaker_id, o.captured_at as opens_at, r.*
     from oddsstore_stage_snapshots as o
     join (
         select m.event_id as pair_event_id, m.bookmaker_id as pair_bookmaker_id, m.captured_at as state_at,
-               m.line, m.handicap_home, m.handicap_away, m.betpawa_market_id, m.betpawa_market_name,
+               m.line, m.line_key, m.handicap_home, m.handicap_away, m.betpawa_market_id, m.betpawa_market_name,
                m.handicap_type, m.outcomes
         from oddsstore_stage_markets as m
         join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
         where s.next_at is null
         union all
         select c.event_id, c.bookmaker_id, '-infinity',
-               c.line, c.handicap_home, c.handicap_away, c.betpawa_market_id, c.betpawa_market_name,
+               c.line, c.line_key, c.handicap_home, c.handicap_away, c.betpawa_market_id, c.betpawa_market_name,
                c.handicap_type, c.outcomes
         from market_current as c
         where exists (
@@ -269,7 +312,7 @@ from (
        and r.state_at <= o.captured_at
     where o.next_at is null
       and o.opens_day
-    order by o.id, r.betpawa_market_id, coalesce(r.line, 'NaN'), r.state_at desc
+    order by o.id, r.betpawa_market_id, r.line_key, r.state_at desc
 ) as st
 where st.outcomes is not null
   and not exists (
@@ -278,7 +321,7 @@ where st.outcomes is not null
       where k.event_id = st.event_id
         and k.betpawa_market_id = st.betpawa_market_id
         and k.bookmaker_id = st.bookmaker_id
-        and coalesce(k.line, 'NaN') = coalesce(st.line, 'NaN')
+        and k.line_key = st.line_key
         and k.captured_at = st.opens_at
   );
 
@@ -286,11 +329,11 @@ where st.outcomes is not null
 --    state and fingerprint, since its last change logged by this merge (or, unchanged with a
 --    new fingerprint, since when it already was; rows that differ in nothing are not touched).
 with last as (
-    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN')) m.*
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key) m.*
     from oddsstore_stage_markets as m
     join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
     where s.next_at is null
-    order by m.event_id, m.bookmaker_id, m.betpawa_market_id, coalesce(m.line, 'NaN'), m.captured_at desc
+    order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
 ),
 gone as (
     delete from market_current as c
@@ -299,11 +342,11 @@ gone as (
       and c.event_id = l.event_id
       and c.bookmaker_id = l.bookmaker_id
       and c.betpawa_market_id = l.betpawa_market_id
-      and coalesce(c.line, 'NaN') = coalesce(l.line, 'NaN')
+      and c.line_key = l.line_key
 )
-insert into market_current as c (event_id, bookmaker_id, changed_at, line, handicap_home, handicap_away,
+insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
-select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.handicap_home,
+select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.line_key, l.handicap_home,
        l.handicap_away, l.betpawa_market_id, l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
 from last as l
 left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
@@ -316,7 +359,7 @@ left join lateral (
     where k.event_id = l.event_id
       and k.betpawa_market_id = l.betpawa_market_id
       and k.bookmaker_id = l.bookmaker_id
-      and coalesce(k.line, 'NaN') = coalesce(l.line, 'NaN')
+      and k.line_key = l.line_key
       and k.captured_at > coalesce(ls.captured_at, '-infinity')
       and k.captured_at <= l.captured_at
       and not k.checkpoint
@@ -324,7 +367,7 @@ left join lateral (
     limit 1
 ) as changed on true
 where l.outcomes is not null
-on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::double precision))) do update
+on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
     set changed_at = greatest(excluded.changed_at, c.changed_at),
         handicap_home = excluded.handicap_home,
         handicap_away = excluded.handicap_away,
@@ -348,7 +391,7 @@ with late as (
     where next_at is not null
 ),
 before as (
-    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'))
+    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key)
            c.*
     from late as l
     join market_changes as c
@@ -356,7 +399,7 @@ before as (
        and c.bookmaker_id = l.bookmaker_id
        and c.captured_at <= l.previous_at
        and c.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
-    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
+    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key, c.captured_at desc
 ),
 listed_before as (
     select * from before where outcomes is not null
@@ -370,6 +413,7 @@ compared as (
     select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
            coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
            coalesce(o.line, b.line) as line,
+           coalesce(o.line_key, b.line_key) as line_key,
            o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
            b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
            b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
@@ -382,7 +426,7 @@ compared as (
         on b.event_id = o.event_id
        and b.bookmaker_id = o.bookmaker_id
        and b.betpawa_market_id = o.betpawa_market_id
-       and coalesce(b.line, 'NaN') = coalesce(o.line, 'NaN')
+       and b.line_key = o.line_key
     join late as l
         on l.event_id = coalesce(o.event_id, b.event_id)
        and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
@@ -391,9 +435,9 @@ differences as (
     select * from compared where differs
 ),
 at_snapshot as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
-    select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
            betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
     from compared
     where differs or (opens_day and outcomes is not null)
@@ -405,13 +449,13 @@ now_changes as (
     where k.event_id = d.event_id
       and k.betpawa_market_id = d.betpawa_market_id
       and k.bookmaker_id = d.bookmaker_id
-      and coalesce(k.line, 'NaN') = coalesce(d.line, 'NaN')
+      and k.line_key = d.line_key
       and k.captured_at = d.next_at
       and k.checkpoint
 )
-insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select d.event_id, d.bookmaker_id, d.next_at, d.line, d.before_handicap_home, d.before_handicap_away,
+select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
        d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
 from differences as d
 where not exists (
@@ -420,7 +464,7 @@ where not exists (
     where k.event_id = d.event_id
       and k.betpawa_market_id = d.betpawa_market_id
       and k.bookmaker_id = d.bookmaker_id
-      and coalesce(k.line, 'NaN') = coalesce(d.line, 'NaN')
+      and k.line_key = d.line_key
       and k.captured_at = d.next_at
 );
 
@@ -468,13 +512,13 @@ cross join lateral (
     limit 1
 ) as s
 cross join lateral (
-    select distinct on (mc.betpawa_market_id, coalesce(mc.line, 'NaN')) mc.*
+    select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
     from market_changes as mc
     where mc.event_id = ls.event_id
       and mc.bookmaker_id = ls.bookmaker_id
       and mc.captured_at <= s.captured_at
       and mc.captured_at >= date_trunc('day', s.captured_at at time zone 'UTC') at time zone 'UTC'
-    order by mc.betpawa_market_id, coalesce(mc.line, 'NaN'), mc.captured_at desc
+    order by mc.betpawa_market_id, mc.line_key, mc.captured_at desc
 ) as c
 where ls.event_id = :event_id
   and c.outcomes is not null
@@ -487,11 +531,11 @@ order by ls.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- row of the market holds from its snapshot until the next row of the same line; a snapshot
 -- takes the row whose span contains it. The log is read from the start of the day of :since
 -- (the first snapshot of each day logged every state), not from the beginning. Both sides come
--- from the primary key and market_changes_key_idx (prefix event_id, betpawa_market_id).
+-- from the primary key and market_changes_pkey (prefix event_id, betpawa_market_id).
 with spans as (
     select mc.*,
            lead(mc.captured_at) over (
-               partition by mc.bookmaker_id, coalesce(mc.line, 'NaN') order by mc.captured_at
+               partition by mc.bookmaker_id, mc.line_key order by mc.captured_at
            ) as until_at
     from market_changes as mc
     where mc.event_id = :event_id

@@ -1,11 +1,11 @@
--- Rolls back 0010_production_writes: 0005's oddsstore_prepare_retention (carrying states
+-- Rolls back 0010_production_writes: 0007's oddsstore_prepare_retention (carrying states
 -- forward under the merge lock), and the two columns go. Writers of the previous version take
 -- the merge lock again; stop this version's writers first.
 --
 -- Migration lint (squawk, tests/test_lint.py), findings reviewed and accepted:
 --   * ban-drop-column: the columns 0010 added; the fingerprints are a cache (a write without
 --     them sends every market) and the checkpoint rows stay as ordinary rows of the log, which
---     0005's reads take for states logged again (as retention's carried rows were).
+--     the previous reads take for states logged again (as retention's carried rows were).
 -- squawk-ignore-file ban-drop-column
 set local lock_timeout = '5s';
 set local statement_timeout = '1min';
@@ -32,11 +32,11 @@ begin
 
     with expiring as (
         -- The state of each market just before the cutoff, from the days about to be dropped.
-        select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'))
+        select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key)
                c.*
         from market_changes as c
         where c.captured_at < p_cutoff
-        order by c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
+        order by c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key, c.captured_at desc
     ),
     first_kept as (
         select p.event_id, p.bookmaker_id, f.captured_at
@@ -51,9 +51,9 @@ begin
             limit 1
         ) as f
     )
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-    select e.event_id, e.bookmaker_id, f.captured_at, e.line, e.handicap_home, e.handicap_away,
+    select e.event_id, e.bookmaker_id, f.captured_at, e.line, e.line_key, e.handicap_home, e.handicap_away,
            e.betpawa_market_id, e.betpawa_market_name, e.handicap_type, e.outcomes
     from expiring as e
     join first_kept as f on f.event_id = e.event_id and f.bookmaker_id = e.bookmaker_id
@@ -64,7 +64,7 @@ begin
           where k.event_id = e.event_id
             and k.betpawa_market_id = e.betpawa_market_id
             and k.bookmaker_id = e.bookmaker_id
-            and coalesce(k.line, 'NaN') = coalesce(e.line, 'NaN')
+            and k.line_key = e.line_key
             and k.captured_at = f.captured_at
       );
     get diagnostics v_carried = row_count;

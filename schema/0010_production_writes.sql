@@ -1,6 +1,6 @@
 -- Writes at production scale: per-market fingerprints kept with the current state, daily
 -- checkpoints in the change log, retention that carries nothing forward.
--- depends: 0006_roles
+-- depends: 0007_real_data
 --
 -- * market_current.fingerprint: a digest of each market exactly as the writer was given it
 --   (oddsstore/writes.py). A writer process that has never seen a pair loads these for its

@@ -22,9 +22,9 @@ begin
     for v_day in
         select p.day from oddsstore_partitions() as p where p.parent = 'odds_snapshots' order by p.day
     loop
-        insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+        insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                                     betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
-        select f.event_id, f.bookmaker_id, f.captured_at, st.line, st.handicap_home, st.handicap_away,
+        select f.event_id, f.bookmaker_id, f.captured_at, st.line, st.line_key, st.handicap_home, st.handicap_away,
                st.betpawa_market_id, st.betpawa_market_name, st.handicap_type, st.outcomes, true
         from (
             -- Each pair's first snapshot of the day.
@@ -44,13 +44,13 @@ begin
         ) as previous
         cross join lateral (
             -- The state there: the latest row of each market from the start of its day.
-            select distinct on (c.betpawa_market_id, coalesce(c.line, 'NaN')) c.*
+            select distinct on (c.betpawa_market_id, c.line_key) c.*
             from market_changes as c
             where c.event_id = f.event_id
               and c.bookmaker_id = f.bookmaker_id
               and c.captured_at <= previous.captured_at
               and c.captured_at >= date_trunc('day', previous.captured_at at time zone 'UTC') at time zone 'UTC'
-            order by c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
+            order by c.betpawa_market_id, c.line_key, c.captured_at desc
         ) as st
         where st.outcomes is not null
           and not exists (
@@ -59,7 +59,7 @@ begin
               where k.event_id = f.event_id
                 and k.betpawa_market_id = st.betpawa_market_id
                 and k.bookmaker_id = f.bookmaker_id
-                and coalesce(k.line, 'NaN') = coalesce(st.line, 'NaN')
+                and k.line_key = st.line_key
                 and k.captured_at = f.captured_at
           );
     end loop;
