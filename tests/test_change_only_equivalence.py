@@ -3,12 +3,15 @@
 A plain Python reference model keeps every snapshot whole. Hypothesis drives both with the same
 scrape sequence: batches in and out of order, markets that change, stay, get suspended,
 disappear and come back, names that change, snapshots with no markets, outcomes given in another
-order and markets given in several rows (as BetPawa lists them), and retention drops
-(after which the store refuses the dropped days, as the model does). Then latest_odds, odds_at
-at every interesting moment, and odds_history of every market must match the model exactly.
+order and markets given in several rows (as BetPawa lists them), batches holding several
+snapshots of a pair (backfills), and retention drops, between writes and while a batch is
+written (after which the store refuses the dropped days, as the model does). Then latest_odds,
+odds_at at every interesting moment, and odds_history of every market (whole, and from a moment
+on) must match the model exactly.
 
-Writes go through two stores on the same database, as two scraper processes would: each
-remembers what it wrote (``remember_writes``) and must notice when the other wrote since.
+Writes go through two stores on the same database, as two scraper processes would, one after
+the other and at the same time: each remembers what it wrote (``remember_writes``) and must
+notice when the other wrote since.
 """
 
 from __future__ import annotations
@@ -47,10 +50,15 @@ snapshots = st.tuples(
     market_sets,
     st.integers(0, 3),  # shape: 1 = outcomes reversed, 2 = each market in two rows (as BetPawa lists)
 )
+batches = st.lists(snapshots, min_size=1, max_size=6)  # several of a pair: a backfill
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("write"), st.lists(snapshots, min_size=1, max_size=4), st.integers(0, 1)),
+        st.tuples(st.just("write"), batches, st.integers(0, 1)),
         st.tuples(st.just("drop"), st.integers(1, DAYS_BACK)),
+        # Both stores write at once (two writer processes), pairs shared or not.
+        st.tuples(st.just("together"), batches, batches),
+        # Retention drops days while a batch (of the days it keeps) is written.
+        st.tuples(st.just("drop_while_writing"), st.integers(1, DAYS_BACK), batches),
     ),
     min_size=1,
     max_size=10,
@@ -90,16 +98,13 @@ async def run(dsn: str, ops: list) -> None:
         bookmakers = [(await store.upsert_bookmaker(f"B{n}", f"b{n}")).id for n in range(2)]
         seen: set[tuple[int, int, datetime]] = set()
 
-        for kind, argument, *writer in ops:
-            if kind == "drop":
-                store.retention_days = other_store.retention_days = argument
-                await store.drop_expired_partitions()
-                model.drop_before(datetime.combine(today - timedelta(days=argument), time(), UTC))
-                continue
+        def prepare(chosen: list, cutoff: datetime | None = None) -> tuple[list[dict], list[Snapshot]]:
+            """The batch to write and what the model gains, leaving out snapshots already written
+            (and, with ``cutoff``, those before it)."""
             batch, written = [], []
-            for event, bookmaker, day, slot, markets, *shape in argument:
+            for event, bookmaker, day, slot, markets, *shape in chosen:
                 at = moment(today, day, slot)
-                if (events[event], bookmakers[bookmaker], at) in seen:
+                if (events[event], bookmakers[bookmaker], at) in seen or (cutoff is not None and at < cutoff):
                     continue
                 seen.add((events[event], bookmakers[bookmaker], at))
                 written.append(Snapshot(events[event], bookmakers[bookmaker], at, markets))
@@ -111,17 +116,45 @@ async def run(dsn: str, ops: list) -> None:
                         "markets": as_given(markets, shape[0] if shape else 0),
                     }
                 )
-            writing = (store, other_store)[writer[0]]
-            if any(s.at < datetime.combine(today - timedelta(days=store.retention_days), time(), UTC) for s in written):
+            return batch, written
+
+        def stored(written: list[Snapshot]) -> None:
+            model.snapshots += [
+                Snapshot(s.event, s.bookmaker, s.at, {k: (f"{n} {k[0]}", o) for k, (n, o) in s.markets.items()})
+                for s in written
+            ]
+
+        def first_kept() -> datetime:
+            return datetime.combine(today - timedelta(days=store.retention_days), time(), UTC)
+
+        for kind, argument, *more in ops:
+            if kind == "drop":
+                store.retention_days = other_store.retention_days = argument
+                await store.drop_expired_partitions()
+                model.drop_before(first_kept())
+                continue
+            if kind == "drop_while_writing":
+                store.retention_days = other_store.retention_days = argument
+                batch, written = prepare(more[0], cutoff=first_kept())
+                await asyncio.gather(store.drop_expired_partitions(), other_store.write_snapshots(batch))
+                model.drop_before(first_kept())
+                stored(written)
+                continue
+            if kind == "together":
+                first, first_written = prepare(argument, cutoff=first_kept())
+                second, second_written = prepare(more[0], cutoff=first_kept())
+                await asyncio.gather(store.write_snapshots(first), other_store.write_snapshots(second))
+                stored(first_written + second_written)
+                continue
+            batch, written = prepare(argument)
+            writing = (store, other_store)[more[0]]
+            if any(s.at < first_kept() for s in written):
                 with pytest.raises(OutsidePartitionWindowError):
                     await writing.write_snapshots(batch)
                 seen.difference_update((s.event, s.bookmaker, s.at) for s in written)
                 continue
             await writing.write_snapshots(batch)
-            model.snapshots += [
-                Snapshot(s.event, s.bookmaker, s.at, {k: (f"{n} {k[0]}", o) for k, (n, o) in s.markets.items()})
-                for s in written
-            ]
+            stored(written)
 
         moments = sorted({s.at for s in model.snapshots} | {s.at + timedelta(minutes=5) for s in model.snapshots})
         moments.insert(0, moment(today, -DAYS_BACK - 1, 0))
@@ -134,6 +167,9 @@ async def run(dsn: str, ops: list) -> None:
             for market_id in MARKET_IDS:
                 expected = sorted(rows(model.kept(event), market_id), key=line_order)
                 assert store_rows(await store.odds_history(event, market_id)) == expected
+                for since in moments[::4]:
+                    later = [row for row in expected if row[1] >= since]
+                    assert store_rows(await store.odds_history(event, market_id, since=since)) == later
 
 
 _databases = itertools.count()
