@@ -2,8 +2,8 @@
 
 * ``oddsstore``: :meth:`OddsStore.write_snapshots` with the dicts a scraper would pass, from a
   store that remembers what it wrote (the default), as a scraper process running for a while.
-* ``oddsstore_cold``: the same from a store opened with ``remember_writes=False``, which
-  validates and sends every market every time: the first write of every pair after a restart.
+* ``oddsstore_cold``: the same from a store opened with ``remember_writes=False``, which loads
+  the fingerprints the database keeps for each write's pairs (what a new process does).
 * ``seed_orm``: the seed plan's SQLAlchemy models (:func:`bench.seed_orm.write_batch`).
 * ``copy_floor``: server-side COPY of every observation into oddsstore's own tables (snapshots,
   and every market row into the market table), encoded in binary before the clock starts: what
