@@ -138,13 +138,7 @@ select coalesce((select array_agg(position order by position) from asked), '{}')
 -- before it), and those the base listed and it does not with null outcomes; one without a base
 -- brings every market it lists, and only the first in-order snapshot of a pair may lack one.
 --
--- 1. Statistics for the staged snapshots (a few thousand rows: milliseconds). Without them the
---    planner guesses one row for their "is null" filters and may pick nested loops over the
---    staged markets, quadratic in the batch: the 27,000-market first write in the setup of
---    tests/test_crash.py took 22 s on PostgreSQL 15 without it, 2 s with it (pytest --durations).
-analyze oddsstore_stage_snapshots;
-
--- 2. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
+-- 1. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
 --    events, bookmakers and scrape_runs: schema/0003_odds.sql), so the batch is checked here,
 --    failing with the SQLSTATE and detail a foreign key would give.
 do $$
@@ -173,12 +167,12 @@ begin
 end;
 $$;
 
--- 3. Every scrape is recorded, changed or not.
+-- 2. Every scrape is recorded, changed or not.
 insert into odds_snapshots (id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response)
 select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
 from oddsstore_stage_snapshots;
 
--- 4. A snapshot older than its pair's latest is late: note the pair's snapshots just before
+-- 3. A snapshot older than its pair's latest is late: note the pair's snapshots just before
 --    and after it (odds_snapshots_pkey, one probe each way).
 update oddsstore_stage_snapshots as s
 set next_at = (
@@ -200,7 +194,7 @@ where ls.event_id = s.event_id
   and ls.bookmaker_id = s.bookmaker_id
   and ls.captured_at > s.captured_at;
 
--- 5. In order: the previous snapshot is the staged one before it, or the pair's latest.
+-- 4. In order: the previous snapshot is the staged one before it, or the pair's latest.
 --    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
 update oddsstore_stage_snapshots as s
 set previous_at = p.previous_at
@@ -216,6 +210,13 @@ where p.id = s.id;
 update oddsstore_stage_snapshots
 set opens_day = previous_at is null
              or date_trunc('day', previous_at at time zone 'UTC') < date_trunc('day', captured_at at time zone 'UTC');
+
+-- 5. Statistics for the staged snapshots, now that they say which are late and which open a day
+--    (a few thousand rows: milliseconds). Without them the planner guesses one row for those
+--    filters and may pick nested loops over the staged markets, quadratic in the batch: the
+--    27,000-market first write in the setup of tests/test_crash.py took 22 s on PostgreSQL 15
+--    without it, 2 s with it (pytest --durations).
+analyze oddsstore_stage_snapshots;
 
 -- 6. In order, a snapshot staged whole (the first of its pair; no base): the current markets
 --    it does not list are gone. Staged as such, so the steps below treat both kinds alike.
@@ -277,7 +278,8 @@ where case
 
 -- 8. In order, a snapshot that opens its day: every market it lists that did not change there
 --    is logged again as a checkpoint. Its state is the market's latest staged row up to the
---    snapshot, or else market_current (ranked before every staged row).
+--    snapshot, or else market_current (ranked before every staged row; read for those pairs
+--    only, by market_current_pkey: on most merges no snapshot opens a day).
 insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
 select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.line_key, st.handicap_home, st.handicap_away,
@@ -297,15 +299,10 @@ from (
         select c.event_id, c.bookmaker_id, '-infinity',
                c.line, c.line_key, c.handicap_home, c.handicap_away, c.betpawa_market_id, c.betpawa_market_name,
                c.handicap_type, c.outcomes
-        from market_current as c
-        where exists (
-            select
-            from oddsstore_stage_snapshots as s
-            where s.event_id = c.event_id
-              and s.bookmaker_id = c.bookmaker_id
-              and s.next_at is null
-              and s.opens_day
-        )
+        from oddsstore_stage_snapshots as s
+        join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
+        where s.next_at is null
+          and s.opens_day
     ) as r
         on r.pair_event_id = o.event_id
        and r.pair_bookmaker_id = o.bookmaker_id

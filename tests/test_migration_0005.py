@@ -127,8 +127,9 @@ async def test_migrating_live_data_keeps_every_answer(empty_dsn: str) -> None:
         changes = await store.pool.fetchval("select count(*) from market_changes")
         # Bookmaker 1: 1X2 five times, the total three; bookmaker 2: 1X2 six times. Changes: 1X2
         # listed and gone (bookmaker 1), listed (bookmaker 2); the total listed, repriced,
-        # suspended, gone.
-        assert (len(before), changes) == (5 + 3 + 6, 2 + 1 + 4)
+        # suspended, gone. 0011 adds a checkpoint of the unchanged 1X2 at each pair's first
+        # snapshot of today.
+        assert (len(before), changes) == (5 + 3 + 6, 2 + 1 + 4 + 2)
 
     rollback_to(empty_dsn, "0004_partitions")
     assert await market_odds_rows(empty_dsn) == before

@@ -120,7 +120,8 @@ async def test_0007_moves_betpawa_ids_keys_lines_and_rolls_back(empty_dsn: str) 
             "betpawa_market_name, outcomes) values (1, 1, now(), 'NaN', 'NaN', 'x', 'x', '[]')",
         )
 
-    # The store reads the migrated odds and writes on top of them.
+    # The store (with the migrations after 0007 it needs) reads the migrated odds and writes on top.
+    migrations.apply(empty_dsn)
     async with OddsStore.connect(empty_dsn, min_size=1, max_size=1) as store:
         assert [(m.betpawa_market_id, m.line) for m in await store.latest_odds(1)] == [
             ("3743", None),
