@@ -166,23 +166,26 @@ async def _write_cycles(
     results.put((slugs, spans))
 
 
-async def _sample_waits(dsn: str, database: str, stop: asyncio.Event) -> tuple[int, int]:
-    """Samples of (writer backends waiting for a lock, writer backends active) in ``database``."""
+async def _sample_waits(dsn: str, database: str, stop: asyncio.Event) -> dict[str, int]:
+    """Samples, every 5 ms, of the backends of ``database``: active ones, and those waiting for
+    a lock, by kind (``advisory``: the write locks; ``extend``, ``tuple``, ...: the server's own)."""
     connection = await asyncpg.connect(asyncpg_dsn(dsn))
-    waiting = active = 0
+    found: dict[str, int] = {"active": 0}
     try:
         while not stop.is_set():
-            row = await connection.fetchrow(
-                "select count(*) filter (where wait_event_type = 'Lock') as waiting, count(*) as active "
-                "from pg_stat_activity where datname = $1 and state = 'active' and pid <> pg_backend_pid()",
+            for row in await connection.fetch(
+                "select coalesce(case when wait_event_type = 'Lock' then wait_event end, 'active') as kind, "
+                "count(*) as n from pg_stat_activity "
+                "where datname = $1 and state = 'active' and pid <> pg_backend_pid() group by 1",
                 database,
-            )
-            waiting += row["waiting"]
-            active += row["active"]
+            ):
+                found[row["kind"]] = found.get(row["kind"], 0) + row["n"]
+                if row["kind"] != "active":
+                    found["active"] += row["n"]
             await asyncio.sleep(0.005)
     finally:
         await connection.close()
-    return waiting, active
+    return found
 
 
 async def writers(admin_dsn: str, events: int, cycles: int, markets: int) -> dict[str, Any]:
@@ -213,7 +216,7 @@ async def writers(admin_dsn: str, events: int, cycles: int, markets: int) -> dic
             sampler = asyncio.create_task(_sample_waits(admin_dsn, name, stop))
             reports = [await asyncio.to_thread(queue.get) for _ in processes]
             stop.set()
-            waiting, active = await sampler
+            samples = await sampler
             for process in processes:
                 await asyncio.to_thread(process.join)
         finally:
@@ -226,7 +229,12 @@ async def writers(admin_dsn: str, events: int, cycles: int, markets: int) -> dic
             "processes": len(groups),
             "cycle_wall_seconds": walls,
             "mean_wall_s": statistics.mean(walls[1:]),
-            "lock_wait_share": waiting / active if active else 0.0,
+            # Waiting for the write locks (advisory), and for any lock, against active time.
+            "lock_wait_share": samples.get("advisory", 0) / samples["active"] if samples["active"] else 0.0,
+            "any_lock_wait_share": sum(n for kind, n in samples.items() if kind != "active") / samples["active"]
+            if samples["active"]
+            else 0.0,
+            "lock_wait_samples": samples,
         }
         _log(f"writers {mode}: {found[mode]['mean_wall_s']:.2f} s per cycle")
     found["wall_ratio"] = found["process_per_bookmaker"]["mean_wall_s"] / found["one_process"]["mean_wall_s"]

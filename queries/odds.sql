@@ -388,15 +388,19 @@ with late as (
     where next_at is not null
 ),
 before as (
-    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key)
-           c.*
+    -- Per late snapshot (lateral: a scan of market_changes_pkey by event, in the one partition
+    -- of the previous snapshot's day, not a join over every day stored).
+    select c.*
     from late as l
-    join market_changes as c
-        on c.event_id = l.event_id
-       and c.bookmaker_id = l.bookmaker_id
-       and c.captured_at <= l.previous_at
-       and c.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
-    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key, c.captured_at desc
+    cross join lateral (
+        select distinct on (k.betpawa_market_id, k.line_key) k.*
+        from market_changes as k
+        where k.event_id = l.event_id
+          and k.bookmaker_id = l.bookmaker_id
+          and k.captured_at <= l.previous_at
+          and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
+        order by k.betpawa_market_id, k.line_key, k.captured_at desc
+    ) as c
 ),
 listed_before as (
     select * from before where outcomes is not null
