@@ -56,7 +56,7 @@ async def test_a_write_by_another_process_in_between_is_noticed(store: OddsStore
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=20), first)])
     assert prices(await store.latest_odds(event.id)) == {
         (bookmaker.id, "1", None): (2.0, 1.8),
-        (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+        (bookmaker.id, "2", None): (1.85, 4.2, 3.4),  # outcomes 1, 2, X: by name
     }
 
 
@@ -107,11 +107,11 @@ async def test_bad_input_next_to_remembered_markets_is_refused_whole(store: Odds
     await store.write_snapshots([snapshot(event, bookmaker, at, markets)])
     before = prices(await store.latest_odds(event.id))
     bad = copy.deepcopy(markets)
-    bad[2]["outcomes"][1]["odds"] = 0.5
+    bad[2]["outcomes"][1]["odds"] = -0.5
     with pytest.raises(InvalidInputError, match=r"snapshots\[0\]\.markets\[2\]\.outcomes\[1\]\.odds"):
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), bad)])
-    twice = [*markets, markets[0]]
-    with pytest.raises(InvalidInputError, match=r"duplicate market .* at markets\[0\] and markets\[3\]"):
+    twice = [*markets, market("0", odds=(9.5, 3.4, 4.2))]  # market "0" again, another price for "1"
+    with pytest.raises(InvalidInputError, match=r"markets\[0\].*'1' is listed twice with different prices"):
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), twice)])
     assert prices(await store.latest_odds(event.id)) == before
     assert await count(store, "odds_snapshots") == 1
@@ -126,7 +126,7 @@ async def test_a_store_that_does_not_remember_answers_the_same(dsn: str, world: 
             await forgetful.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10 * step), listed)])
         assert prices(await forgetful.latest_odds(event.id)) == {
             (bookmaker.id, "1", None): (2.2, 1.8),
-            (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+            (bookmaker.id, "2", None): (1.85, 4.2, 3.4),  # outcomes 1, 2, X: by name
         }
         assert await count(forgetful, "market_changes") == 2 + 2 + 2  # both; one moved, one gone; one moved, one back
 
