@@ -167,7 +167,7 @@ async def test_a_batch_in_several_chunks_is_stored_whole(store: OddsStore, world
         latest = prices(await store.latest_odds(event.id))
         assert latest == {
             **{(bookmaker.id, "1", None): (3.0, 1.5) for bookmaker in world.bookmakers},
-            **{(bookmaker.id, "2", None): (1.85, 3.4, 4.2) for bookmaker in world.bookmakers},
+            **{(bookmaker.id, "2", None): (1.85, 4.2, 3.4) for bookmaker in world.bookmakers},  # by name
         }
     assert await count(store, "market_changes") == 3 * len(pairs)
 
@@ -180,8 +180,8 @@ async def test_bad_input_in_a_later_chunk_leaves_nothing_behind(store: OddsStore
     batch[-1]["markets"][1]["outcomes"][0]["odds"] = "cheap"
     with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\]\.markets\[1\]\.outcomes\[0\]\.odds"):
         await store.write_snapshots(batch)
-    batch[-1]["markets"][1] = batch[-1]["markets"][0]
-    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\] .*duplicate market"):
+    batch[-1]["markets"][1] = market("1", odds=(2.5, 3.4, 4.2))  # market "1" again, another price
+    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\]\.markets\[0\].*listed twice"):
         await store.write_snapshots(batch)
     assert await count(store, "odds_snapshots") == 0
     assert await count(store, "market_changes") == 0
