@@ -477,10 +477,12 @@ def merge_rows(checked: Checked, numbers: Iterable[int]) -> dict[MarketKey, Mark
         row = checked.rows[number]
         key = checked.keys[number]
         first = merged.get(key)
-        if first is None:
-            merged[key] = {**row, "outcomes": list(row["outcomes"])}
+        if first is None:  # validated copies: merged and sorted in place when alone
+            merged[key] = row
             first_row[key] = number
             continue
+        if first is checked.rows[first_row[key]]:  # a second row: merge into a copy
+            first = merged[key] = {**first, "outcomes": list(first["outcomes"])}
         if _header(first) != _header(row):
             raise Invalid(
                 f"snapshots[{checked.position}].markets[{number}]",
@@ -493,8 +495,8 @@ def merge_rows(checked: Checked, numbers: Iterable[int]) -> dict[MarketKey, Mark
         for outcome in outcomes:  # validated copies: filling the default in place is safe
             if "is_active" not in outcome:
                 outcome["is_active"] = True
-        by_name = {outcome["name"]: outcome for outcome in outcomes}
-        if len(by_name) < len(outcomes):
+        by_name = {outcome["name"]: outcome for outcome in outcomes} if len(outcomes) > 1 else {}
+        if len(by_name) < len(outcomes) > 1:
             if problem := conflicting_outcome(outcomes):  # type: ignore[arg-type]
                 raise Invalid(f"snapshots[{checked.position}].markets[{first_row[key]}]", problem)
             outcomes = list(by_name.values())

@@ -111,23 +111,26 @@ links as (
     from unnest(:positions::bigint[], :bookmaker_ids::integer[], :bookmaker_event_ids::text[], :event_urls::text[])
         as l (position, bookmaker_id, bookmaker_event_id, event_url)
 ),
+by_link as (
+    -- Per given event, the event one of its links names (event_bookmakers' unique key
+    -- (bookmaker_id, bookmaker_event_id)), unless both carry different SportRadar ids. Joins,
+    -- not a subquery per event: the links of a batch are read once.
+    select distinct on (l.position) l.position, eb.event_id
+    from links as l
+    join given as g on g.position = l.position
+    join event_bookmakers as eb
+        on eb.bookmaker_id = l.bookmaker_id
+       and eb.bookmaker_event_id = l.bookmaker_event_id
+    join events as e on e.id = eb.event_id
+    where g.sportradar_id is null or e.sportradar_id is null
+    order by l.position, l.bookmaker_id
+),
 matched as (
-    -- events_sportradar_id_key, then event_bookmakers' unique key (bookmaker_id, bookmaker_event_id).
-    select g.*,
-           coalesce(
-               (select e.id from events as e where e.sportradar_id = g.sportradar_id),
-               (select eb.event_id
-                from links as l
-                join event_bookmakers as eb
-                    on eb.bookmaker_id = l.bookmaker_id
-                   and eb.bookmaker_event_id = l.bookmaker_event_id
-                join events as e on e.id = eb.event_id
-                where l.position = g.position
-                  and (g.sportradar_id is null or e.sportradar_id is null)
-                order by l.bookmaker_id
-                limit 1)
-           ) as event_id
+    -- By SportRadar id (events_sportradar_id_key), else by a link.
+    select g.*, coalesce(e.id, b.event_id) as event_id
     from given as g
+    left join events as e on e.sportradar_id = g.sportradar_id
+    left join by_link as b on b.position = g.position
 ),
 new_ids as (
     -- Ids drawn here, so each inserted row is known by its input position.
@@ -174,21 +177,16 @@ linked as (
 -- The statement's own writes are not visible to it: the row as written is the input, with the
 -- stored SportRadar id kept where none was given, and BetPawa's id as given or as linked before.
 select r.id, r.tournament_id, coalesce(r.sportradar_id, e.sportradar_id) as sportradar_id,
-       coalesce(
-           (select l.bookmaker_event_id
-            from links as l
-            join bookmakers as b on b.id = l.bookmaker_id
-            where l.position = r.position
-              and b.slug = 'betpawa'),
-           (select eb.bookmaker_event_id
-            from event_bookmakers as eb
-            join bookmakers as b on b.id = eb.bookmaker_id
-            where eb.event_id = r.id
-              and b.slug = 'betpawa')
-       ) as betpawa_event_id,
+       coalesce(given_pawa.bookmaker_event_id, stored_pawa.bookmaker_event_id) as betpawa_event_id,
        r.home_team, r.away_team, r.kickoff
 from resolved as r
 left join events as e on e.id = r.id
+left join links as given_pawa
+    on given_pawa.position = r.position
+   and given_pawa.bookmaker_id = (select id from bookmakers where slug = 'betpawa')
+left join event_bookmakers as stored_pawa
+    on stored_pawa.event_id = r.id
+   and stored_pawa.bookmaker_id = (select id from bookmakers where slug = 'betpawa')
 order by r.position;
 
 -- name: link_event_bookmaker^
