@@ -6,8 +6,9 @@
   scrapers, restarts), one call holding every timed cycle (a backfill), and the seed plan's ORM.
   Cycle 0 warms every path and is not timed (the backfill's database gets it too).
 * ``writers``: one process per bookmaker against one process writing all of them, per cycle, on
-  databases of their own; wall time per cycle, and the share of the writers' active time spent
-  waiting for a lock (``pg_stat_activity`` sampled every 5 ms).
+  databases of their own whose partitions exist (as ``oddsstore maintain`` leaves them); wall
+  time per cycle, and the share of the writers' active time spent waiting for a lock
+  (``pg_stat_activity`` sampled every 5 ms).
 * ``history``: a late batch (a cycle replayed one second later), ``odds_at``, ``odds_history``
   (the last two hours of one market) after 1 and after 7 days of history, and retention of one
   day with 1 and with 7 days present, each with a writer inserting one snapshot at a time
@@ -200,6 +201,9 @@ async def writers(admin_dsn: str, events: int, cycles: int, markets: int) -> dic
         name = f"bench_production_{mode}"
         try:
             store, ids = await open_store(admin_dsn, name, feed, everything)
+            # The days' partitions exist, as `oddsstore maintain` leaves them: a write that creates
+            # a day holds the creation lock until it commits, and the others wait that long.
+            await store.ensure_partitions(days_ahead=1)
             await store.close()
             dsn = database_dsn(admin_dsn, name)
             barrier = context.Barrier(len(groups))
