@@ -3,8 +3,7 @@
 One block per event (a title line: teams, tournament, kickoff), one row per outcome of each market
 with every bookmaker's price, the best fresh price and the home bookmaker's gap, then a margin
 row per market and a ``seen`` row with how old each bookmaker's prices are. Marks: ``*`` the best
-fresh price, ``~`` a stale price, ``susp`` suspended (or not listed by that bookmaker), ``-`` the
-bookmaker does not list the market.
+fresh price, ``~`` a stale price, ``susp`` suspended, ``-`` not listed by that bookmaker.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ def _market_rows(market: BoardMarket, books: Sequence[int], with_gap: bool) -> l
     label = market.betpawa_market_name if market.line is None else f"{market.betpawa_market_name} {market.line:g}"
     rows: list[list[str] | str] = []
     for index, outcome in enumerate(market.outcomes):
-        prices = [_price(quotes.get(b), index, b in outcome.best_bookmaker_ids) for b in books]
+        prices = [_price(quotes.get(b), outcome.outcome, b in outcome.best_bookmaker_ids) for b in books]
         best = "-" if outcome.best_odds is None else f"{outcome.best_odds:.2f}"
         gap = ["-" if outcome.gap_pct is None else f"{outcome.gap_pct:+.1f}%"] if with_gap else []
         rows.append([label if index == 0 else "", outcome.outcome, *prices, best, *gap])
@@ -58,10 +57,10 @@ def _market_rows(market: BoardMarket, books: Sequence[int], with_gap: bool) -> l
     return rows
 
 
-def _price(quote: BoardQuote | None, index: int, best: bool) -> str:
-    if quote is None:
+def _price(quote: BoardQuote | None, outcome: str, best: bool) -> str:
+    if quote is None or outcome not in quote.odds:
         return "-"
-    odds = quote.odds[index]
+    odds = quote.odds[outcome]
     if odds is None:
         return "susp"
     return f"{odds:.2f}" + ("*" if best else "~" if quote.stale else "")

@@ -460,15 +460,15 @@ class BoardOutcome(_Record):
 
 
 class BoardQuote(_Record):
-    """One bookmaker's prices of a board market. ``odds`` follows the market's ``outcomes``:
-    ``None`` where the outcome is suspended or not listed by this bookmaker. ``margin_pct`` is
+    """One bookmaker's prices of a board market. ``odds`` maps each outcome it lists to its
+    offer, ``None`` when suspended (no key: not listed by this bookmaker). ``margin_pct`` is
     ``(sum(1/odds) - 1) * 100`` when every outcome is an offer, else ``None``. ``changed_at``:
     since when these prices hold; ``seen_at``: the bookmaker's latest snapshot of the event,
     ``age`` how long ago that was; ``stale``: older than the board's ``stale_after`` (stale
     prices are never a best price nor in a gap)."""
 
     bookmaker_id: int
-    odds: list[float | None]
+    odds: dict[str, float | None]
     margin_pct: float | None
     changed_at: datetime
     seen_at: datetime

@@ -474,7 +474,7 @@ class OddsStore:
             its fresh offer, the best fresh competitor offer and the gap between them.
         :param stale_after: a price whose bookmaker last showed the event longer ago than this
             is stale: shown with its age, never a best price nor in a gap. Positive.
-        :param limit: events per page, 1 to 1,000.
+        :param limit: events per page, 1 to 10,000.
         :param after: the ``next_cursor`` of the previous page (keyset on kickoff and event id).
         :returns: a :class:`BoardPage`: its events (each market with its outcomes, best offers
             and each bookmaker's quote, margin, age and stale flag) and the cursor of the next
@@ -483,7 +483,7 @@ class OddsStore:
         market_ids, market_lines = _board_markets(markets)
         for name, moment in (("kickoff_from", kickoff_from), ("kickoff_to", kickoff_to)):
             _aware(name, moment)
-        _page_size(limit, 1000)
+        _page_size(limit, 10_000)
         if stale_after <= timedelta(0):
             raise InvalidInputError(f"stale_after must be positive, got {stale_after}")
         found: list[BoardEvent] = await self._query(

@@ -18,18 +18,23 @@
 -- a next page exists. Events: kickoff in [:kickoff_from, :kickoff_to) (kickoff_from defaults to
 -- now(), or to no bound when :event_ids are given), of :sport_id, :tournament_id, :event_ids.
 -- Markets: :market_ids[i] at line :market_lines[i]: null asks for the market's main line, NaN
--- for "no line", a number for that line. The main line of a market of an event is one line for
--- every bookmaker (prices are compared at the same line): the line the most of them offer
--- complete (every outcome an offer), then the one whose implied probabilities are closest
--- (max(1/odds) - min(1/odds), averaged over those bookmakers: the even line, 2.5 goals for a
--- typical football total), then the lowest. A market with no line has the null line as main.
--- Bookmakers: :bookmaker_ids, or every one with current odds. Per market: each bookmaker's
--- quote (odds per outcome in the market's outcome order, null when suspended or not listed by
--- it; margin when complete; changed_at, seen_at, age in seconds, stale) and per outcome the best
--- fresh offer and who offers it, and with :home_bookmaker_id that bookmaker's fresh offer, the
--- best fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
+-- for "no line", a number for that line (a market id is asked for at its main line or at
+-- numbered lines, not both: OddsStore.odds_board checks). The main line of a market of an
+-- event is one line for every bookmaker (prices are compared at the same line): the line the
+-- most of them offer complete (every outcome an offer), then the one whose implied
+-- probabilities are closest (max(1/odds) - min(1/odds), averaged over those bookmakers: the
+-- even line, 2.5 goals for a typical football total), then the lowest. A market with no line
+-- has the null line as main. Bookmakers: :bookmaker_ids, or every one with current odds.
+-- Per market: each bookmaker's quote (its offers by outcome name, null when suspended; margin
+-- when complete; changed_at, seen_at, age in seconds, stale) and per outcome the best fresh
+-- offer and who offers it, and with :home_bookmaker_id that bookmaker's fresh offer, the best
+-- fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
 -- Plan: events_kickoff_id_idx (the page, in order, stopping after :limit + 1), then per event
--- market_current_event_id_market_idx (event, the market ids) and latest_snapshots_pkey.
+-- market_current_event_id_market_idx (the event, the market ids) and latest_snapshots_pkey.
+-- After that one stream of rows (one per outcome of each bookmaker's market, ~66 per event)
+-- through window passes and two aggregations: no join between intermediate results, whose
+-- row counts the planner cannot estimate (a first version with such joins chose nested loops
+-- and took 2.9 s for a page of 50 events).
 with page as (
     select e.id as event_id, t.sport_id, e.tournament_id, t.name as tournament_name, t.country,
            e.home_team, e.away_team, e.kickoff,
@@ -51,181 +56,130 @@ with page as (
     order by e.kickoff, e.id
     limit :limit::integer + 1
 ),
-asked as (
-    -- The markets asked for, in the caller's order; line_key null: its main line.
-    select a.market_id, a.line_key, a.position
-    from unnest(:market_ids::text[], :market_lines::double precision[])
-        with ordinality as a(market_id, line_key, position)
-),
-quotes as (
-    -- Every line of the asked market ids, per bookmaker, for the page's events (not the extra
-    -- one). market_current_event_id_market_idx: one range scan per event and market id.
+prices as (
+    -- One row per outcome of every line of the asked market ids, per bookmaker, for the page's
+    -- events (not the extra one), judged: an offer or not. position 1 is each bookmaker's
+    -- market's first outcome: one row per bookmaker's market.
     select c.event_id, c.betpawa_market_id, c.betpawa_market_name, c.line, coalesce(c.line, 'NaN') as line_key,
            c.bookmaker_id, c.changed_at, ls.captured_at as seen_at,
            ls.captured_at < now() - :stale_after::interval as stale,
-           c.outcomes
+           o.name as outcome, o.position, o.odds,
+           coalesce(o.is_active, true) and o.odds > 1.0 as offer
     from page as p
     join market_current as c on c.event_id = p.event_id
     join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
+    cross join lateral rows from (
+        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as o(name, odds, is_active, position)
     where p.position <= :limit
       and c.betpawa_market_id = any(:market_ids::text[])
       and (:bookmaker_ids::integer[] is null or c.bookmaker_id = any(:bookmaker_ids))
 ),
-prices as (
-    -- One row per outcome, judged: an offer or not.
-    select q.event_id, q.betpawa_market_id, q.line_key, q.bookmaker_id, q.stale,
-           o.name as outcome, o.position, o.odds,
-           coalesce(o.is_active, true) and o.odds > 1.0 as offer
-    from quotes as q
-    cross join lateral rows from (
-        jsonb_to_recordset(q.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as o(name, odds, is_active, position)
-),
 books as (
-    -- Per bookmaker's market: complete (two or more outcomes, every one an offer), its margin
-    -- and how far apart its implied probabilities are (for the main line). 1/odds over offers
-    -- only: a 0 placeholder must not divide.
-    select event_id, betpawa_market_id, line_key, bookmaker_id,
-           count(*) >= 2 and bool_and(offer) as complete,
-           (sum(1 / odds) filter (where offer) - 1) * 100 as margin_pct,
-           max(1 / odds) filter (where offer) - min(1 / odds) filter (where offer) as spread
-    from prices
-    group by event_id, betpawa_market_id, line_key, bookmaker_id
+    -- Per bookmaker's market: complete (two or more outcomes, every one an offer), its margin,
+    -- how far apart its implied probabilities are (for the main line), its offers by name.
+    -- 1/odds over offers only: a 0 placeholder must not divide.
+    select p.*,
+           count(*) over book >= 2 and bool_and(p.offer) over book as complete,
+           (sum(1 / p.odds) filter (where p.offer) over book - 1) * 100 as margin_pct,
+           max(1 / p.odds) filter (where p.offer) over book - min(1 / p.odds) filter (where p.offer) over book as spread,
+           jsonb_object_agg(p.outcome, case when p.offer then p.odds end) over book as offers
+    from prices as p
+    window book as (partition by p.event_id, p.betpawa_market_id, p.line_key, p.bookmaker_id)
 ),
-main_lines as (
-    -- The main line of each market asked for at its main line (see the header).
-    select distinct on (b.event_id, b.betpawa_market_id) b.event_id, b.betpawa_market_id, b.line_key
+lines as (
+    -- Per line: how many bookmakers offer it complete, and their average spread.
+    select b.*,
+           count(*) filter (where b.position = 1 and b.complete) over line as complete_books,
+           avg(b.spread) filter (where b.position = 1 and b.complete) over line as line_spread
     from books as b
-    where b.betpawa_market_id in (select market_id from asked where line_key is null)
-    group by b.event_id, b.betpawa_market_id, b.line_key
-    order by b.event_id, b.betpawa_market_id, count(*) filter (where b.complete) desc,
-             avg(b.spread) filter (where b.complete) nulls last, b.line_key
+    window line as (partition by b.event_id, b.betpawa_market_id, b.line_key)
+),
+ranked as (
+    -- Rank 1: the market's main line (see the header).
+    select l.*,
+           dense_rank() over (
+               partition by l.event_id, l.betpawa_market_id
+               order by l.complete_books desc, l.line_spread nulls last, l.line_key
+           ) as line_rank
+    from lines as l
 ),
 chosen as (
-    -- The lines shown: main lines and lines asked for by number (once each, first position).
-    select event_id, betpawa_market_id, line_key, min(position) as position, bool_or(main_line) as main_line
-    from (
-        select m.event_id, m.betpawa_market_id, m.line_key, a.position, true as main_line
-        from main_lines as m
-        join asked as a on a.market_id = m.betpawa_market_id and a.line_key is null
-        union all
-        select b.event_id, b.betpawa_market_id, b.line_key, a.position, false
-        from books as b
-        join asked as a on a.market_id = b.betpawa_market_id and a.line_key = b.line_key
-    ) as lines
-    group by event_id, betpawa_market_id, line_key
+    -- The lines shown: the main line of a market asked for at its main line, the lines asked for
+    -- by number (at most one asked row matches: see the header).
+    select r.*, a.position as market_position, a.line_key is null as main_line
+    from ranked as r
+    join unnest(:market_ids::text[], :market_lines::double precision[])
+        with ordinality as a(market_id, line_key, position)
+        on a.market_id = r.betpawa_market_id
+       and (a.line_key = r.line_key or (a.line_key is null and r.line_rank = 1))
 ),
-judged as (
-    -- The chosen lines' prices with the best fresh offers of their outcome.
-    select p.*,
-           max(p.odds) filter (where p.offer and not p.stale) over outcome as best_odds,
-           max(p.odds) filter (
-               where p.offer and not p.stale and p.bookmaker_id <> :home_bookmaker_id::integer
-           ) over outcome as best_competitor_odds
-    from prices as p
-    join chosen as ch
-        on ch.event_id = p.event_id and ch.betpawa_market_id = p.betpawa_market_id and ch.line_key = p.line_key
-    window outcome as (partition by p.event_id, p.betpawa_market_id, p.line_key, p.outcome)
+best as (
+    -- Per outcome: the best fresh offer, the home bookmaker's, the best of its competitors,
+    -- where the outcome comes in the bookmakers' listing order.
+    select c.*,
+           max(c.odds) filter (where c.offer and not c.stale) over outcome as best_odds,
+           max(c.odds) filter (where c.offer and not c.stale and c.bookmaker_id = :home_bookmaker_id::integer)
+               over outcome as home_odds,
+           max(c.odds) filter (where c.offer and not c.stale and c.bookmaker_id <> :home_bookmaker_id::integer)
+               over outcome as best_competitor_odds,
+           min(c.position) over outcome as outcome_position,
+           c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome
+    from chosen as c
+    window outcome as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.outcome)
 ),
-outcomes as (
-    -- One row per outcome of a chosen line, in the bookmakers' listing order.
-    select event_id, betpawa_market_id, line_key, outcome,
-           row_number() over (
-               partition by event_id, betpawa_market_id, line_key order by min(position), outcome
-           ) as position,
-           min(best_odds) as best_odds,
+best_books as (
+    -- Who offers the best price of each outcome (a second pass: it compares with best_odds).
+    select b.*,
            coalesce(
-               array_agg(bookmaker_id order by bookmaker_id) filter (where offer and not stale and odds = best_odds),
+               array_agg(b.bookmaker_id) filter (where b.offer and not b.stale and b.odds = b.best_odds) over outcome,
                '{}'
-           ) as best_bookmaker_ids,
-           max(odds) filter (where offer and not stale and bookmaker_id = :home_bookmaker_id::integer) as home_odds,
-           min(best_competitor_odds) as best_competitor_odds
-    from judged
-    group by event_id, betpawa_market_id, line_key, outcome
-),
-outcome_lists as (
-    select event_id, betpawa_market_id, line_key,
-           array_agg(outcome order by position) as names,
-           jsonb_agg(
-               jsonb_build_object(
-                   'outcome', outcome,
-                   'best_odds', best_odds,
-                   'best_bookmaker_ids', best_bookmaker_ids,
-                   'home_odds', home_odds,
-                   'best_competitor_odds', best_competitor_odds,
-                   'gap_pct', (home_odds / best_competitor_odds - 1) * 100
-               )
-               order by position
-           ) as outcomes
-    from outcomes
-    group by event_id, betpawa_market_id, line_key
-),
-quote_odds as (
-    -- Each bookmaker's offers of a chosen line in the market's outcome order (null: suspended,
-    -- or not listed by that bookmaker).
-    select b.event_id, b.betpawa_market_id, b.line_key, b.bookmaker_id,
-           array_agg(p.odds order by n.position) as odds
-    from outcome_lists as ol
-    join books as b
-        on b.event_id = ol.event_id and b.betpawa_market_id = ol.betpawa_market_id and b.line_key = ol.line_key
-    cross join unnest(ol.names) with ordinality as n(outcome, position)
-    left join prices as p
-        on p.event_id = b.event_id
-       and p.betpawa_market_id = b.betpawa_market_id
-       and p.line_key = b.line_key
-       and p.bookmaker_id = b.bookmaker_id
-       and p.outcome = n.outcome
-       and p.offer
-    group by b.event_id, b.betpawa_market_id, b.line_key, b.bookmaker_id
-),
-quote_lists as (
-    -- Each bookmaker's quote of a chosen line.
-    select q.event_id, q.betpawa_market_id, q.line_key,
-           min(q.betpawa_market_name) as betpawa_market_name,
-           min(q.line) as line,
-           jsonb_agg(
-               jsonb_build_object(
-                   'bookmaker_id', q.bookmaker_id,
-                   'odds', qo.odds,
-                   'margin_pct', case when b.complete then b.margin_pct end,
-                   'changed_at', q.changed_at,
-                   'seen_at', q.seen_at,
-                   'age', extract(epoch from now() - q.seen_at),
-                   'stale', q.stale
-               )
-               order by q.bookmaker_id
-           ) as quotes
-    from quotes as q
-    join quote_odds as qo
-        on qo.event_id = q.event_id and qo.betpawa_market_id = q.betpawa_market_id
-       and qo.line_key = q.line_key and qo.bookmaker_id = q.bookmaker_id
-    join books as b
-        on b.event_id = q.event_id and b.betpawa_market_id = q.betpawa_market_id
-       and b.line_key = q.line_key and b.bookmaker_id = q.bookmaker_id
-    group by q.event_id, q.betpawa_market_id, q.line_key
+           ) as best_bookmaker_ids
+    from best as b
+    window outcome as (partition by b.event_id, b.betpawa_market_id, b.line_key, b.outcome order by b.bookmaker_id
+                       rows between unbounded preceding and unbounded following)
 ),
 markets as (
-    select ch.event_id,
-           jsonb_agg(
-               jsonb_build_object(
-                   'betpawa_market_id', ch.betpawa_market_id,
-                   'betpawa_market_name', ql.betpawa_market_name,
-                   'line', ql.line,
-                   'main_line', ch.main_line,
-                   'outcomes', ol.outcomes,
-                   'quotes', ql.quotes
-               )
-               order by ch.position, ch.line_key
-           ) as markets
-    from chosen as ch
-    join outcome_lists as ol
-        on ol.event_id = ch.event_id and ol.betpawa_market_id = ch.betpawa_market_id and ol.line_key = ch.line_key
-    join quote_lists as ql
-        on ql.event_id = ch.event_id and ql.betpawa_market_id = ch.betpawa_market_id and ql.line_key = ch.line_key
-    group by ch.event_id
+    select b.event_id, b.betpawa_market_id, b.line_key, min(b.market_position) as market_position,
+           jsonb_build_object(
+               'betpawa_market_id', b.betpawa_market_id,
+               'betpawa_market_name', min(b.betpawa_market_name),
+               'line', min(b.line),
+               'main_line', bool_or(b.main_line),
+               'outcomes', jsonb_agg(
+                   jsonb_build_object(
+                       'outcome', b.outcome,
+                       'best_odds', b.best_odds,
+                       'best_bookmaker_ids', b.best_bookmaker_ids,
+                       'home_odds', b.home_odds,
+                       'best_competitor_odds', b.best_competitor_odds,
+                       'gap_pct', (b.home_odds / b.best_competitor_odds - 1) * 100
+                   )
+                   order by b.outcome_position, b.outcome
+               ) filter (where b.first_of_outcome),
+               'quotes', jsonb_agg(
+                   jsonb_build_object(
+                       'bookmaker_id', b.bookmaker_id,
+                       'odds', b.offers,
+                       'margin_pct', case when b.complete then b.margin_pct end,
+                       'changed_at', b.changed_at,
+                       'seen_at', b.seen_at,
+                       'age', extract(epoch from now() - b.seen_at),
+                       'stale', b.stale
+                   )
+                   order by b.bookmaker_id
+               ) filter (where b.position = 1)
+           ) as market
+    from best_books as b
+    group by b.event_id, b.betpawa_market_id, b.line_key
+),
+event_markets as (
+    select m.event_id, jsonb_agg(m.market order by m.market_position, m.line_key) as markets
+    from markets as m
+    group by m.event_id
 )
 select p.event_id, p.sport_id, p.tournament_id, p.tournament_name, p.country, p.home_team, p.away_team, p.kickoff,
        coalesce(m.markets, '[]') as markets
 from page as p
-left join markets as m on m.event_id = p.event_id
+left join event_markets as m on m.event_id = p.event_id
 order by p.kickoff, p.event_id;

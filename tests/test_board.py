@@ -135,7 +135,9 @@ async def test_board_shows_each_bookmakers_prices_the_best_fresh_offer_and_the_h
     x12 = by_id(first, X12)
     assert x12.betpawa_market_name == "1X2 - FT"
     assert [q.bookmaker_id for q in x12.quotes] == [bp, sb, b9]
-    assert [q.odds for q in x12.quotes] == [[2.00, 3.40, 4.00], [2.10, 3.30, 3.80], [2.50, 3.60, 4.50]]
+    assert [q.odds for q in x12.quotes] == [
+        {"1": 2.00, "X": 3.40, "2": 4.00}, {"1": 2.10, "X": 3.30, "2": 3.80}, {"1": 2.50, "X": 3.60, "2": 4.50},
+    ]  # fmt: skip
     # Bet9ja pays most on every outcome, but its prices are two hours old: stale, never the best.
     assert [q.stale for q in x12.quotes] == [False, False, True]
     best = [(o.outcome, o.best_odds, o.best_bookmaker_ids, o.home_odds, o.best_competitor_odds) for o in x12.outcomes]
@@ -155,7 +157,7 @@ async def test_board_shows_each_bookmakers_prices_the_best_fresh_offer_and_the_h
 
     # A suspended outcome: shown as None, never the best, no margin for that market.
     btts = by_id(first, BTTS)
-    assert [q.odds for q in btts.quotes] == [[1.80, 1.95], [None, 2.00]]
+    assert [q.odds for q in btts.quotes] == [{"Yes": 1.80, "No": 1.95}, {"Yes": None, "No": 2.00}]
     assert [(o.outcome, o.best_odds, o.best_bookmaker_ids) for o in btts.outcomes] == [
         ("Yes", 1.80, [bp]), ("No", 2.00, [sb]),
     ]  # fmt: skip
@@ -178,7 +180,7 @@ async def test_main_line_is_the_line_most_bookmakers_offer_then_the_closest_to_e
 
     first, second = page.events[0], page.events[1]
     # 2.5 is offered complete by three bookmakers, 3.5 by two, 1.5 by one.
-    assert [(m.line, [q.odds for q in m.quotes]) for m in first.markets] == [
+    assert [(m.line, [list(q.odds.values()) for q in m.quotes]) for m in first.markets] == [
         (2.5, [[1.90, 1.90], [1.95, 1.85], [2.00, 1.80]]),
     ]
     # One bookmaker offers 2.5 (1.70/2.10) and 3.5 (2.00/1.80): 3.5's prices are closer to even.
@@ -263,7 +265,7 @@ async def test_placeholder_prices_are_never_a_best_price_nor_in_a_margin(store: 
     page = await store.odds_board([X12], home_bookmaker_id=bp, event_ids=[board.events[0]])
 
     x12 = page.events[0].markets[0]
-    assert x12.quotes[1].odds == [None, None, None]
+    assert x12.quotes[1].odds == {"1": None, "X": None, "2": None}
     assert x12.quotes[1].margin_pct is None
     assert [(o.best_odds, o.best_bookmaker_ids, o.best_competitor_odds, o.gap_pct) for o in x12.outcomes] == [
         (2.00, [bp], None, None), (3.40, [bp], None, None), (4.00, [bp], None, None),
@@ -279,7 +281,7 @@ async def test_placeholder_prices_are_never_a_best_price_nor_in_a_margin(store: 
         ({"markets": {TOTALS: [math.nan]}}, "finite"),
         ({"markets": [" "]}, "blank"),
         ({"markets": [X12], "limit": 0}, "limit"),
-        ({"markets": [X12], "limit": 1001}, "limit"),
+        ({"markets": [X12], "limit": 10_001}, "limit"),
         ({"markets": [X12], "stale_after": timedelta(0)}, "stale_after"),
         ({"markets": [X12], "kickoff_from": datetime(2026, 1, 1)}, "kickoff_from"),
     ],
