@@ -31,10 +31,10 @@
 -- fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
 -- Plan: events_kickoff_id_idx (the page, in order, stopping after :limit + 1), then per event
 -- market_current_event_id_market_idx (the event, the market ids) and latest_snapshots_pkey.
--- After that one stream of rows (one per outcome of each bookmaker's market, ~66 per event)
--- through window passes and two aggregations: no join between intermediate results, whose
--- row counts the planner cannot estimate (a first version with such joins chose nested loops
--- and took 2.9 s for a page of 50 events).
+-- After that one stream of rows (one per bookmaker's market, ~30 per event; then one per
+-- outcome of the chosen lines, ~30 per event) through window passes and two aggregations: no
+-- join between intermediate results, whose row counts the planner cannot estimate (a first
+-- version with such joins chose nested loops and took 2.9 s for a page of 50 events).
 with page as (
     select e.id as event_id, t.sport_id, e.tournament_id, t.name as tournament_name, t.country,
            e.home_team, e.away_team, e.kickoff,
@@ -56,44 +56,47 @@ with page as (
     order by e.kickoff, e.id
     limit :limit::integer + 1
 ),
-prices as (
-    -- One row per outcome of every line of the asked market ids, per bookmaker, for the page's
-    -- events (not the extra one), judged: an offer or not. position 1 is each bookmaker's
-    -- market's first outcome: one row per bookmaker's market.
+quotes as (
+    -- Every line of the asked market ids, per bookmaker, for the page's events (not the extra
+    -- one), each judged whole: complete (two or more outcomes, every one an offer), its margin,
+    -- how far apart its implied probabilities are (for the main line), its offers by name.
+    -- 1/odds over offers only: a 0 placeholder must not divide.
     select c.event_id, c.betpawa_market_id, c.betpawa_market_name, c.line, coalesce(c.line, 'NaN') as line_key,
            c.bookmaker_id, c.changed_at, ls.captured_at as seen_at,
            ls.captured_at < now() - :stale_after::interval as stale,
-           o.name as outcome, o.position, o.odds,
-           coalesce(o.is_active, true) and o.odds > 1.0 as offer
+           c.outcomes, j.complete, j.margin_pct, j.spread, j.offers
     from page as p
-    join market_current as c on c.event_id = p.event_id
+    -- Per event, a range scan of market_current_event_id_market_idx. "offset 0" keeps the
+    -- planner from flattening the lateral into a join it may run as a parallel full scan of
+    -- market_current (it did at 400 events: 656 ms of a 3.5 s page).
+    cross join lateral (
+        select c.*
+        from market_current as c
+        where c.event_id = p.event_id
+          and c.betpawa_market_id = any(:market_ids::text[])
+          and (:bookmaker_ids::integer[] is null or c.bookmaker_id = any(:bookmaker_ids))
+        offset 0
+    ) as c
     join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
-    cross join lateral rows from (
-        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as o(name, odds, is_active, position)
+    cross join lateral (
+        select count(*) >= 2 and bool_and(o.offer) as complete,
+               (sum(1 / o.odds) filter (where o.offer) - 1) * 100 as margin_pct,
+               max(1 / o.odds) filter (where o.offer) - min(1 / o.odds) filter (where o.offer) as spread,
+               jsonb_object_agg(o.name, case when o.offer then o.odds end) as offers
+        from (
+            select r.name, r.odds, coalesce(r.is_active, true) and r.odds > 1.0 as offer
+            from jsonb_to_recordset(c.outcomes) as r(name text, odds double precision, is_active boolean)
+        ) as o
+    ) as j
     where p.position <= :limit
-      and c.betpawa_market_id = any(:market_ids::text[])
-      and (:bookmaker_ids::integer[] is null or c.bookmaker_id = any(:bookmaker_ids))
-),
-books as (
-    -- Per bookmaker's market: complete (two or more outcomes, every one an offer), its margin,
-    -- how far apart its implied probabilities are (for the main line), its offers by name.
-    -- 1/odds over offers only: a 0 placeholder must not divide.
-    select p.*,
-           count(*) over book >= 2 and bool_and(p.offer) over book as complete,
-           (sum(1 / p.odds) filter (where p.offer) over book - 1) * 100 as margin_pct,
-           max(1 / p.odds) filter (where p.offer) over book - min(1 / p.odds) filter (where p.offer) over book as spread,
-           jsonb_object_agg(p.outcome, case when p.offer then p.odds end) over book as offers
-    from prices as p
-    window book as (partition by p.event_id, p.betpawa_market_id, p.line_key, p.bookmaker_id)
 ),
 lines as (
     -- Per line: how many bookmakers offer it complete, and their average spread.
-    select b.*,
-           count(*) filter (where b.position = 1 and b.complete) over line as complete_books,
-           avg(b.spread) filter (where b.position = 1 and b.complete) over line as line_spread
-    from books as b
-    window line as (partition by b.event_id, b.betpawa_market_id, b.line_key)
+    select q.*,
+           count(*) filter (where q.complete) over line as complete_books,
+           avg(q.spread) filter (where q.complete) over line as line_spread
+    from quotes as q
+    window line as (partition by q.event_id, q.betpawa_market_id, q.line_key)
 ),
 ranked as (
     -- Rank 1: the market's main line (see the header).
@@ -114,6 +117,16 @@ chosen as (
         on a.market_id = r.betpawa_market_id
        and (a.line_key = r.line_key or (a.line_key is null and r.line_rank = 1))
 ),
+prices as (
+    -- The chosen lines, one row per outcome of each bookmaker's market, judged: an offer or
+    -- not. position 1 is each bookmaker's market's first outcome: one row per quote.
+    select ch.*, o.name as outcome, o.position, o.odds,
+           coalesce(o.is_active, true) and o.odds > 1.0 as offer
+    from chosen as ch
+    cross join lateral rows from (
+        jsonb_to_recordset(ch.outcomes) as (name text, odds double precision, is_active boolean)
+    ) with ordinality as o(name, odds, is_active, position)
+),
 best as (
     -- Per outcome: the best fresh offer, the home bookmaker's, the best of its competitors,
     -- where the outcome comes in the bookmakers' listing order.
@@ -125,7 +138,7 @@ best as (
                over outcome as best_competitor_odds,
            min(c.position) over outcome as outcome_position,
            c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome
-    from chosen as c
+    from prices as c
     window outcome as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.outcome)
 ),
 best_books as (
