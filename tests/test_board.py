@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import World
+from conftest import Server, World
 
+from bench import board as board_bench
 from oddsstore import BoardEvent, BoardMarket, InvalidInputError, OddsStore
 from oddsstore.board_view import render_board
 
@@ -313,3 +314,16 @@ async def test_board_table_marks_the_best_and_stale_prices(store: OddsStore, boa
     assert lines[10].split() == ["Both", "Teams", "To", "Score", "-", "FT", "Yes", "1.80*", "susp", "-", "1.80", "-"]
     assert lines[17].split() == ["seen", "5m", "5m", "2h00m", "stale"]
     assert lines[-1] == f"more events: after {page.next_cursor.kickoff.isoformat()} #{board.events[1]}"
+
+
+async def test_board_benchmark_runs_end_to_end(pg_server: Server) -> None:
+    """bench/board.py at a few events: every figure is there (no timing assertion: a smoke test on
+    a shared machine proves nothing about speed; ``python -m bench.board`` measures)."""
+    results = await board_bench.measure(pg_server.dsn("postgres"), events=4, rounds=1)
+
+    assert results["events"] == 4 and results["market_current_rows"] > 0
+    for side in ("with_indexes", "without_indexes"):
+        for read in ("page", "whole", "events_page"):
+            assert results[side][read]["calls"] >= 1 and results[side][read]["p50_ms"] > 0
+    assert set(results["index_build_s"]) == set(board_bench.INDEX_DDL)
+    assert board_bench.table({"servers": {"here": results}}).startswith("| figure | here |")
