@@ -129,7 +129,15 @@ class OddsStore:
                 if user_init is not None:
                     await user_init(connection)
 
-            pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
+            # Plans made for each call's parameters. The named queries filter on optional
+            # parameters (":x is null or ..."), and after five executions of a prepared statement
+            # PostgreSQL may switch to a generic plan that cannot see which filters are off: the
+            # odds board's pages went from ~0.3 s to ~2 s each on a loaded machine (and the whole
+            # board ran for minutes). Planning each call costs a few milliseconds at most.
+            settings = {"plan_cache_mode": "force_custom_plan", **pool_options.pop("server_settings", {})}
+            pool = await asyncpg.create_pool(
+                migrations.asyncpg_dsn(dsn), init=init, server_settings=settings, **pool_options
+            )
             return cls(
                 pool,
                 dsn,
