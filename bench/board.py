@@ -44,7 +44,7 @@ DATABASE = "bench_board"
 MARKETS = ["3743", "3752", "3764", "3746"]
 INDEX_DDL = {
     "market_current_event_id_market_idx": "create index market_current_event_id_market_idx on market_current "
-    "(event_id, betpawa_market_id, bookmaker_id, (coalesce(line, 'NaN'::double precision)))",
+    "(event_id, betpawa_market_id, bookmaker_id, line_key)",
     "events_kickoff_id_idx": "create index events_kickoff_id_idx on events (kickoff, id)",
 }
 

@@ -3,10 +3,10 @@
 -- latest_snapshots (no history), one round trip per page.
 --
 -- Conventions, as in queries/analytics.sql:
---   * a market line is keyed coalesce(line, 'NaN') (NaN equals itself, null does not);
---   * an outcome is an offer only when is_active is not false and its odds are not null and
---     above 1.0 (feeds send null, 0, 1.0 and 100.0 for suspended prices, flagged or not);
---     anything else is suspended: shown, never a best price, never in a margin or a gap;
+--   * a market line is keyed line_key (coalesce(line, 'NaN'): NaN equals itself, null does not);
+--   * an outcome is an offer only when oddsstore_offer(odds, is_active) (schema/0007_real_data.sql:
+--     is_active not false, odds above 1.0; feeds send null, 0, 1.0 and 100.0 for suspended
+--     prices); anything else is suspended: shown, never a best price, never in a margin or a gap;
 --   * a price is stale when its bookmaker's latest snapshot of the event is older than
 --     :stale_after: shown with its age, never a best price, never in a gap;
 --   * percentages are plain numbers (5.2 means 5.2%).
@@ -30,7 +30,7 @@
 -- offer and who offers it, and with :home_bookmaker_id that bookmaker's fresh offer, the best
 -- fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
 -- Plan: events_kickoff_id_idx (the page, in order, stopping after :limit + 1), then per event
--- market_current_event_id_market_idx (the event, the market ids) and latest_snapshots_pkey.
+-- market_current_event_id_market_idx (the event, the market ids) and latest_snapshots.
 -- After that one stream of rows (one per bookmaker's market, ~30 per event; then one per
 -- outcome of the chosen lines, ~30 per event) through window passes and two aggregations: no
 -- join between intermediate results, whose row counts the planner cannot estimate (a first
@@ -61,7 +61,7 @@ quotes as (
     -- one), each judged whole: complete (two or more outcomes, every one an offer), its margin,
     -- how far apart its implied probabilities are (for the main line), its offers by name.
     -- 1/odds over offers only: a 0 placeholder must not divide.
-    select c.event_id, c.betpawa_market_id, c.betpawa_market_name, c.line, coalesce(c.line, 'NaN') as line_key,
+    select c.event_id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.line_key,
            c.bookmaker_id, c.changed_at, ls.captured_at as seen_at,
            ls.captured_at < now() - :stale_after::interval as stale,
            c.outcomes, j.complete, j.margin_pct, j.spread, j.offers
@@ -84,7 +84,7 @@ quotes as (
                max(1 / o.odds) filter (where o.offer) - min(1 / o.odds) filter (where o.offer) as spread,
                json_object_agg(o.name, case when o.offer then o.odds end) as offers
         from (
-            select r.name, r.odds, coalesce(r.is_active, true) and r.odds > 1.0 as offer
+            select r.name, r.odds, oddsstore_offer(r.odds, r.is_active) as offer
             from jsonb_to_recordset(c.outcomes) as r(name text, odds double precision, is_active boolean)
         ) as o
     ) as j
@@ -121,7 +121,7 @@ prices as (
     -- The chosen lines, one row per outcome of each bookmaker's market, judged: an offer or
     -- not. position 1 is each bookmaker's market's first outcome: one row per quote.
     select ch.*, o.name as outcome, o.position, o.odds,
-           coalesce(o.is_active, true) and o.odds > 1.0 as offer
+           oddsstore_offer(o.odds, o.is_active) as offer
     from chosen as ch
     cross join lateral rows from (
         jsonb_to_recordset(ch.outcomes) as (name text, odds double precision, is_active boolean)

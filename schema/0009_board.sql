@@ -1,9 +1,9 @@
 -- The odds board and the events list: indexes for reads across many events.
--- depends: 0006_roles
+-- depends: 0007_real_data
 --
 -- Two reads had no index (queries/board.sql, queries/events.sql):
 --   * the odds board reads a few markets (1X2, over/under, ...) of each event of a page.
---     market_current_key_idx leads with (event_id, bookmaker_id): it finds an event's ~510
+--     market_current_pkey leads with (event_id, bookmaker_id): it finds an event's ~510
 --     current markets (3 bookmakers x ~170) and filters the 10 or so asked for. Without an
 --     index for "these markets of these events", the board written by hand against the schema
 --     took 245-290 ms p50 for 1,288 events: a parallel full scan of market_current;
@@ -18,7 +18,7 @@
 -- even that wait on a large store, a DBA can build both indexes beforehand outside a
 -- transaction, under the same names:
 --     create index concurrently if not exists market_current_event_id_market_idx
---         on market_current (event_id, betpawa_market_id, bookmaker_id, (coalesce(line, 'NaN'::double precision)));
+--         on market_current (event_id, betpawa_market_id, bookmaker_id, line_key);
 --     create index concurrently if not exists events_kickoff_id_idx on events (kickoff, id);
 -- and this migration then finds them and only sets their comments.
 --
@@ -37,10 +37,11 @@ set local statement_timeout = '5min';
 -- with (event_id, betpawa_market_id): a page of 50 events x 4 markets is 50 range scans of
 -- about 30 entries each (3 bookmakers x 1 line, 7 over/under lines), not 50 x 510 entries.
 -- Measured at 1,300 events (bench/board.py): a page p50 152 ms with it, 271 ms without on
--- PostgreSQL 15 (1.8x); the same on 18, which probes market_current_key_idx per bookmaker.
--- Not unique: the key is market_current_key_idx's, reordered, and that one enforces it.
+-- PostgreSQL 15 (1.8x); the same on 18, which probes the primary key per bookmaker. (Measured
+-- with the key of 0005, coalesce(line, 'NaN'), which line_key stores since 0007.)
+-- Not unique: the columns are market_current_pkey's, reordered, and that one enforces them.
 create index if not exists market_current_event_id_market_idx
-    on market_current (event_id, betpawa_market_id, bookmaker_id, (coalesce(line, 'NaN'::double precision)));
+    on market_current (event_id, betpawa_market_id, bookmaker_id, line_key);
 comment on index market_current_event_id_market_idx is
     'Chosen markets of many events: the odds board (queries/board.sql). A 50-event page at 1,300 events: 152 ms with it, 271 ms without (PostgreSQL 15); docs/performance.md.';
 

@@ -142,9 +142,10 @@ async def test_board_shows_each_bookmakers_prices_the_best_fresh_offer_and_the_h
     # Bet9ja pays most on every outcome, but its prices are two hours old: stale, never the best.
     assert [q.stale for q in x12.quotes] == [False, False, True]
     best = [(o.outcome, o.best_odds, o.best_bookmaker_ids, o.home_odds, o.best_competitor_odds) for o in x12.outcomes]
-    assert best == [("1", 2.10, [sb], 2.00, 2.10), ("X", 3.40, [bp], 3.40, 3.30), ("2", 4.00, [bp], 4.00, 3.80)]
+    # Outcomes in the store's order (by name: schema.md).
+    assert best == [("1", 2.10, [sb], 2.00, 2.10), ("2", 4.00, [bp], 4.00, 3.80), ("X", 3.40, [bp], 3.40, 3.30)]
     gaps = [o.gap_pct for o in x12.outcomes]
-    expected = [(2.00 / 2.10 - 1) * 100, (3.40 / 3.30 - 1) * 100, (4.00 / 3.80 - 1) * 100]
+    expected = [(2.00 / 2.10 - 1) * 100, (4.00 / 3.80 - 1) * 100, (3.40 / 3.30 - 1) * 100]
     assert all(close(g, e) for g, e in zip(gaps, expected, strict=True)), gaps
     margins = [q.margin_pct for q in x12.quotes]
     expected = [margin(2.00, 3.40, 4.00), margin(2.10, 3.30, 3.80), margin(2.50, 3.60, 4.50)]
@@ -160,7 +161,7 @@ async def test_board_shows_each_bookmakers_prices_the_best_fresh_offer_and_the_h
     btts = by_id(first, BTTS)
     assert [q.odds for q in btts.quotes] == [{"Yes": 1.80, "No": 1.95}, {"Yes": None, "No": 2.00}]
     assert [(o.outcome, o.best_odds, o.best_bookmaker_ids) for o in btts.outcomes] == [
-        ("Yes", 1.80, [bp]), ("No", 2.00, [sb]),
+        ("No", 2.00, [sb]), ("Yes", 1.80, [bp]),
     ]  # fmt: skip
     assert btts.quotes[1].margin_pct is None
     assert close(btts.quotes[0].margin_pct, margin(1.80, 1.95))
@@ -244,7 +245,7 @@ async def test_board_filters_events_and_bookmakers(store: OddsStore, board: Boar
     assert [q.bookmaker_id for q in x12.quotes] == [sb, b9]
     # Bet9ja is stale and BetPawa not chosen: SportyBet has no fresh competitor.
     assert [(o.best_bookmaker_ids, o.home_odds, o.best_competitor_odds) for o in x12.outcomes] == [
-        ([sb], 2.10, None), ([sb], 3.30, None), ([sb], 3.80, None),
+        ([sb], 2.10, None), ([sb], 3.80, None), ([sb], 3.30, None),
     ]  # fmt: skip
     # With a longer stale_after, Bet9ja's prices count.
     page = await store.odds_board([X12], stale_after=timedelta(hours=3), event_ids=[board.events[0]])
@@ -269,7 +270,7 @@ async def test_placeholder_prices_are_never_a_best_price_nor_in_a_margin(store: 
     assert x12.quotes[1].odds == {"1": None, "X": None, "2": None}
     assert x12.quotes[1].margin_pct is None
     assert [(o.best_odds, o.best_bookmaker_ids, o.best_competitor_odds, o.gap_pct) for o in x12.outcomes] == [
-        (2.00, [bp], None, None), (3.40, [bp], None, None), (4.00, [bp], None, None),
+        (2.00, [bp], None, None), (4.00, [bp], None, None), (3.40, [bp], None, None),
     ]  # fmt: skip
 
 
@@ -307,11 +308,12 @@ async def test_board_table_marks_the_best_and_stale_prices(store: OddsStore, boa
     assert lines[2].split()[:5] == ["Arsenal", "v", "Chelsea", "Premier", "League"]
     # The best fresh price starred, Bet9ja's stale prices marked ~, the home gap signed.
     assert lines[3].split() == ["1X2", "-", "FT", "1", "2.00", "2.10*", "2.50~", "2.10", "-4.8%"]
-    assert lines[4].split() == ["X", "3.40*", "3.30", "3.60~", "3.40", "+3.0%"]
+    assert lines[4].split() == ["2", "4.00*", "3.80", "4.50~", "4.00", "+5.3%"]
     assert lines[6].split() == ["margin", "4.4%", "4.2%", "-10.0%"]
     assert lines[7].split()[:6] == ["Over/Under", "-", "FT", "2.5", "Over", "1.90"]
     # SportyBet's suspended "Yes"; Bet9ja does not list the market.
-    assert lines[10].split() == ["Both", "Teams", "To", "Score", "-", "FT", "Yes", "1.80*", "susp", "-", "1.80", "-"]
+    assert lines[10].split() == ["Both", "Teams", "To", "Score", "-", "FT", "No", "1.95", "2.00*", "-", "2.00", "-2.5%"]
+    assert lines[11].split() == ["Yes", "1.80*", "susp", "-", "1.80", "-"]
     assert lines[17].split() == ["seen", "5m", "5m", "2h00m", "stale"]
     assert lines[-1] == f"more events: after {page.next_cursor.kickoff.isoformat()} #{board.events[1]}"
 

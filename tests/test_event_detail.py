@@ -118,9 +118,9 @@ async def test_placeholder_prices_never_count_in_a_margin(store: OddsStore, deta
     into the log directly, as the write path stores them), never a margin."""
     bp = detail.books[0]
     await store.pool.execute(
-        """insert into market_changes (event_id, bookmaker_id, captured_at, betpawa_market_id,
+        """insert into market_changes (event_id, bookmaker_id, captured_at, line_key, betpawa_market_id,
                                        betpawa_market_name, outcomes)
-           values ($1, $2, $3, $4, $5, $6)""",
+           values ($1, $2, $3, 'NaN', $4, $5, $6)""",
         detail.event, bp, detail.at(40), X12, NAMES[X12],
         [{"name": "1", "odds": 1.0, "is_active": True}, {"name": "X", "odds": 0, "is_active": True},
          {"name": "2", "odds": 5.0, "is_active": True}],

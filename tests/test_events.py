@@ -1,5 +1,5 @@
-"""The events list (OddsStore.events, queries/events.sql) and the look-up by a bookmaker's own
-event id: filters, search, keyset paging, bad input."""
+"""The events list (OddsStore.events, queries/events.sql): filters, search, keyset paging, the ids
+each event is known by, bad input."""
 
 from __future__ import annotations
 
@@ -30,22 +30,19 @@ async def listing(store: OddsStore, world: World) -> Listing:
     laliga = (await store.upsert_tournament(football, "LaLiga", "Spain")).id
     nba = (await store.upsert_tournament(basketball, "NBA", "USA")).id
     premier = world.events[0].tournament_id
+    sportybet = world.bookmakers[1].id
     made = [
-        await store.upsert_event(tournament, f"bp-list-{n}", home, away, now + timedelta(hours=hours))
-        for n, (tournament, home, away, hours) in enumerate(
-            [
-                (premier, "Leeds United", "Burnley", -1),
-                (premier, "Arsenal", "Manchester United", 1),
-                (laliga, "Real Betis", "Sevilla", 2),
-                (nba, "Celtics", "Lakers", 2),
-                (premier, "100% Rovers", "Under_score FC", 3),
-            ]
-        )
+        await store.upsert_event(tournament, pawa, home, away, now + timedelta(hours=hours), sportradar_id=radar)
+        for tournament, pawa, radar, home, away, hours in [
+            (premier, "bp-list-0", None, "Leeds United", "Burnley", -1),
+            (premier, "bp-list-1", "sr:match:4242", "Arsenal", "Manchester United", 1),
+            (laliga, None, "sr:match:5151", "Real Betis", "Sevilla", 2),  # not listed at BetPawa
+            (nba, "bp-list-3", None, "Celtics", "Lakers", 2),
+            (premier, "bp-list-4", None, "100% Rovers", "Under_score FC", 3),
+        ]
     ]
-    betpawa, sportybet = world.bookmakers[0].id, world.bookmakers[1].id
-    await store.link_event_bookmaker(made[1].id, betpawa, "bp-777", "https://www.betpawa.ng/event/777")
-    await store.link_event_bookmaker(made[1].id, sportybet, "sr:match:4242")
-    await store.link_event_bookmaker(made[2].id, sportybet, "sr:match:5151")
+    await store.link_event_bookmaker(made[1].id, sportybet, "sb-4242")
+    await store.link_event_bookmaker(made[2].id, sportybet, "sb-5151")
     return Listing([e.id for e in made] + [e.id for e in world.events], football, basketball, laliga, now)
 
 
@@ -56,12 +53,17 @@ async def test_events_are_listed_in_kickoff_order_with_tournament_and_bookmakers
 
     assert [e.id for e in page.events] == listing.ids
     assert page.next_cursor is None
-    arsenal = page.events[1]
+    betpawa, sportybet = world.bookmakers[0].id, world.bookmakers[1].id
+    arsenal, betis = page.events[1], page.events[2]
     assert (arsenal.home_team, arsenal.away_team, arsenal.tournament_name, arsenal.country, arsenal.sport_id) == (
         "Arsenal", "Manchester United", "Premier League", "England", listing.football,
     )  # fmt: skip
-    assert arsenal.bookmaker_ids == [world.bookmakers[0].id, world.bookmakers[1].id]
-    assert page.events[0].bookmaker_ids == []
+    assert (arsenal.sportradar_id, arsenal.betpawa_event_id, arsenal.bookmaker_ids) == (
+        "sr:match:4242", "bp-list-1", [betpawa, sportybet],
+    )  # fmt: skip
+    # Listed only at a competitor: no BetPawa id.
+    assert (betis.sportradar_id, betis.betpawa_event_id, betis.bookmaker_ids) == ("sr:match:5151", None, [sportybet])
+    assert (page.events[0].sportradar_id, page.events[0].bookmaker_ids) == (None, [betpawa])
 
 
 async def test_events_filters(store: OddsStore, listing: Listing) -> None:
@@ -97,18 +99,6 @@ async def test_events_page_by_kickoff_with_a_cursor(store: OddsStore, listing: L
     assert (await store.events(limit=6)).next_cursor is not None
 
 
-async def test_an_event_is_found_by_a_bookmakers_own_id(store: OddsStore, world: World, listing: Listing) -> None:
-    betpawa, sportybet, bet9ja = (b.id for b in world.bookmakers)
-
-    found = await store.event_by_bookmaker_event_id(sportybet, "sr:match:4242")
-
-    assert found is not None and found.id == listing.ids[1] and found.home_team == "Arsenal"
-    assert (await store.event_by_bookmaker_event_id(betpawa, "bp-777")) == found
-    # Another bookmaker's id, or one nobody uses: nothing.
-    assert await store.event_by_bookmaker_event_id(bet9ja, "sr:match:4242") is None
-    assert await store.event_by_bookmaker_event_id(sportybet, "sr:match:0") is None
-
-
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -126,8 +116,3 @@ async def test_bad_listing_arguments_are_refused_clearly(
     with pytest.raises(InvalidInputError, match=message):
         await store.events(**arguments)
     assert [e.id for e in (await store.events()).events] == listing.ids
-
-
-async def test_bad_bookmaker_event_id_is_refused(store: OddsStore, world: World) -> None:
-    with pytest.raises(InvalidInputError, match="bookmaker_event_id"):
-        await store.event_by_bookmaker_event_id(world.bookmakers[0].id, "")
