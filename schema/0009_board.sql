@@ -13,7 +13,7 @@
 -- Locks: CREATE INDEX (not CONCURRENTLY: yoyo runs every migration in a transaction) takes a
 -- SHARE lock on its table for the build: readers go on, writers wait until it ends. At 1,300
 -- events x 3 bookmakers x ~170 markets (660,000 current markets) the build of
--- market_current_event_id_market_idx took 2.1 s (PostgreSQL 18) and 2.4 s (15) on a loaded
+-- market_current_event_id_market_idx took 2.9 s (PostgreSQL 18) and 2.4 s (15) on a loaded
 -- 2-core machine (docs/performance.md, "The odds board"). To avoid
 -- even that wait on a large store, a DBA can build both indexes beforehand outside a
 -- transaction, under the same names:
@@ -36,14 +36,14 @@ set local statement_timeout = '5min';
 -- The board: each event of a page, the market ids asked for, every bookmaker and line. Leads
 -- with (event_id, betpawa_market_id): a page of 50 events x 4 markets is 50 range scans of
 -- about 30 entries each (3 bookmakers x 1 line, 7 over/under lines), not 50 x 510 entries.
--- Measured at 1,300 events (bench/board.py): a page p50 152 ms with it, 271 ms without on
--- PostgreSQL 15 (1.8x); the same on 18, which probes the primary key per bookmaker. (Measured
--- with the key of 0005, coalesce(line, 'NaN'), which line_key stores since 0007.)
+-- Measured at 1,300 events (bench/board.py, a loaded machine): a page p50 149 ms with it,
+-- 259 ms without on PostgreSQL 18; 152 against 271 ms on 15. Without it each (event,
+-- bookmaker) pair is probed through market_current_pkey.
 -- Not unique: the columns are market_current_pkey's, reordered, and that one enforces them.
 create index if not exists market_current_event_id_market_idx
     on market_current (event_id, betpawa_market_id, bookmaker_id, line_key);
 comment on index market_current_event_id_market_idx is
-    'Chosen markets of many events: the odds board (queries/board.sql). A 50-event page at 1,300 events: 152 ms with it, 271 ms without (PostgreSQL 15); docs/performance.md.';
+    'Chosen markets of many events: the odds board (queries/board.sql). A 50-event page at 1,300 events: 149 ms with it, 259 ms without (PostgreSQL 18); docs/performance.md.';
 
 -- Upcoming events in kickoff order, keyset-paged on (kickoff, id): the board and the events list.
 -- events is small (thousands of rows a month), but kept forever, and every page starts at a
