@@ -382,11 +382,11 @@ async def test_rolling_back_0006_drops_the_roles_nothing_else_uses() -> None:
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
         await execute(dsn, "create role scraper login in role oddsstore_writer")
-        migrations.rollback(dsn, 1)
+        migrations.rollback(dsn, 2)  # 0007, then 0006
         assert await fetchval(dsn, roles) == ["oddsstore_writer"]  # kept: scraper is a member
         await execute(dsn, "drop role scraper")
         migrations.apply(dsn)
-        migrations.rollback(dsn, 1)
+        migrations.rollback(dsn, 2)
         assert await fetchval(dsn, roles) is None
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
