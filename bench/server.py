@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +36,35 @@ def server(dsn: str | None) -> Iterator[str]:
             yield pg.get_uri()
         finally:
             pg.cleanup()
+
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def pg15_server() -> Iterator[str]:
+    """Yield the admin DSN of Debian's PostgreSQL 15 (``/usr/lib/postgresql/15/bin``), started in a
+    temporary directory with initdb's default settings and removed on exit. As root it runs as
+    the ``postgres`` system user."""
+    if not (PG15_BIN / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL 15 is not installed ({PG15_BIN}); apt-get install postgresql-15")
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory(prefix="oddsstore-bench-pg15-") as workdir:
+        if run_as:
+            os.chown(workdir, pwd.getpwnam("postgres").pw_uid, -1)
+        data = Path(workdir) / "data"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        initdb = [str(PG15_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        subprocess.run([*run_as, *initdb], check=True, capture_output=True)
+        pg_ctl = [*run_as, str(PG15_BIN / "pg_ctl"), "-D", str(data)]
+        options = f"-k {workdir} -h '' -p {port}"
+        subprocess.run([*pg_ctl, "-o", options, "-l", f"{workdir}/log", "-w", "start"], check=True, capture_output=True)
+        try:
+            yield f"postgresql://postgres@/postgres?host={workdir}&port={port}"
+        finally:
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
 
 
 def database_dsn(admin_dsn: str, name: str) -> str:

@@ -510,3 +510,134 @@ class Arbitrage(_Record):
     profit_pct: float
     confirmed_at: datetime
     legs: list[ArbitrageLeg]
+
+
+# --- the odds board, events, event detail -------------------------------------------------------
+# Records of queries/board.sql, queries/events.sql and queries/event_detail.sql. An outcome is an
+# offer only when it is active and its odds are above 1.0; anything else is suspended.
+
+
+class BoardOutcome(_Record):
+    """One outcome of a board market: the best fresh offer for it (``None`` if nobody offers it
+    now) and who offers it; with a home bookmaker, its fresh offer, the best fresh offer of the
+    others, and ``gap_pct = (home_odds / best_competitor_odds - 1) * 100`` (negative: the home
+    bookmaker pays less)."""
+
+    outcome: str
+    best_odds: float | None
+    best_bookmaker_ids: list[int]
+    home_odds: float | None
+    best_competitor_odds: float | None
+    gap_pct: float | None
+
+
+class BoardQuote(_Record):
+    """One bookmaker's prices of a board market. ``odds`` maps each outcome it lists to its
+    offer, ``None`` when suspended (no key: not listed by this bookmaker). ``margin_pct`` is
+    ``(sum(1/odds) - 1) * 100`` when every outcome is an offer, else ``None``. ``changed_at``:
+    since when these prices hold; ``seen_at``: the bookmaker's latest snapshot of the event,
+    ``age`` how long ago that was; ``stale``: older than the board's ``stale_after`` (stale
+    prices are never a best price nor in a gap)."""
+
+    bookmaker_id: int
+    odds: dict[str, float | None]
+    margin_pct: float | None
+    changed_at: datetime
+    seen_at: datetime
+    age: timedelta
+    stale: bool
+
+
+class BoardMarket(_Record):
+    """One market (at one line) of a board event. ``main_line``: this line was chosen as the
+    market's main line (``OddsStore.odds_board`` defines it) rather than asked for by number."""
+
+    betpawa_market_id: str
+    betpawa_market_name: str
+    line: float | None
+    main_line: bool
+    outcomes: list[BoardOutcome]
+    quotes: list[BoardQuote]
+
+
+class BoardEvent(_Record):
+    """One event of a board page, with its chosen markets in the order asked for (a market no
+    chosen bookmaker lists is left out)."""
+
+    event_id: int
+    sport_id: int
+    tournament_id: int
+    tournament_name: str
+    country: str | None
+    home_team: str
+    away_team: str
+    kickoff: datetime
+    markets: list[BoardMarket]
+
+
+class PageCursor(_Record):
+    """Where a page ended: pass it as ``after`` to get the next page (keyset on kickoff, id)."""
+
+    kickoff: datetime
+    event_id: int
+
+
+class BoardPage(_Record):
+    """A page of the odds board; ``next_cursor`` is ``None`` on the last page."""
+
+    events: list[BoardEvent]
+    next_cursor: PageCursor | None
+
+
+class EventListing(_Record):
+    """An event with its tournament, its SportRadar id and BetPawa event id (when known, as in
+    :class:`Event`) and the bookmakers linked to it (``event_bookmakers``)."""
+
+    id: int
+    sport_id: int
+    tournament_id: int
+    tournament_name: str
+    country: str | None
+    sportradar_id: str | None
+    betpawa_event_id: str | None
+    home_team: str
+    away_team: str
+    kickoff: datetime
+    bookmaker_ids: list[int]
+
+
+class EventPage(_Record):
+    """A page of the events list; ``next_cursor`` is ``None`` on the last page."""
+
+    events: list[EventListing]
+    next_cursor: PageCursor | None
+
+
+class MarginPoint(_Record):
+    """A bookmaker's margin on one market (and line) from ``captured_at`` until its next point:
+    ``None`` when not every outcome was an offer; ``listed`` is false when the market stopped
+    being listed then."""
+
+    event_id: int
+    bookmaker_id: int
+    betpawa_market_id: str
+    line: float | None
+    captured_at: datetime
+    listed: bool
+    margin_pct: float | None
+
+
+class MissingMarket(_Record):
+    """A market (and line) of an event that a bookmaker listed before and lists no more:
+    ``missing_since`` the snapshot that no longer listed it, last listed at ``last_listed_at``
+    under ``betpawa_market_name`` (both ``None`` when retention dropped that state), and the
+    bookmakers that list it now."""
+
+    event_id: int
+    bookmaker_id: int
+    betpawa_market_id: str
+    betpawa_market_name: str | None
+    line: float | None
+    missing_since: datetime
+    last_listed_at: datetime | None
+    listed_by: list[int]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -27,16 +27,23 @@ from oddsstore.partitions import PartitionWindow
 from oddsstore.paths import sql_directory
 from oddsstore.records import (
     Arbitrage,
+    BoardEvent,
+    BoardPage,
     Bookmaker,
     ErrorSummary,
     Event,
     EventBookmaker,
     EventIn,
+    EventListing,
+    EventPage,
     Margin,
+    MarginPoint,
     MarketChange,
     MarketOdds,
+    MissingMarket,
     OddsSnapshot,
     OpeningClosing,
+    PageCursor,
     PartitionInfo,
     PriceComparison,
     ScrapeError,
@@ -56,6 +63,8 @@ from oddsstore.runner import Queries
 
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_DAYS_AHEAD = 3
+# The odds board's default for stale prices: three missed scrapes at a 10-minute cadence.
+DEFAULT_STALE_AFTER = timedelta(minutes=30)
 
 
 class OddsStore:
@@ -122,7 +131,15 @@ class OddsStore:
                 if user_init is not None:
                     await user_init(connection)
 
-            pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
+            # Plans made for each call's parameters. The named queries filter on optional
+            # parameters (":x is null or ..."), and after five executions of a prepared statement
+            # PostgreSQL may switch to a generic plan that cannot see which filters are off: the
+            # odds board's pages went from ~0.3 s to ~2 s each on a loaded machine (and the whole
+            # board ran for minutes). Planning each call costs a few milliseconds at most.
+            settings = {"plan_cache_mode": "force_custom_plan", **pool_options.pop("server_settings", {})}
+            pool = await asyncpg.create_pool(
+                migrations.asyncpg_dsn(dsn), init=init, server_settings=settings, **pool_options
+            )
             return cls(
                 pool,
                 dsn,
@@ -546,6 +563,151 @@ class OddsStore:
         )
         return found
 
+    # --- the odds board, events, event detail --------------------------------------------------
+    # queries/board.sql, queries/events.sql, queries/event_detail.sql. An outcome is an offer only
+    # when it is active and its odds are above 1.0; anything else is suspended: shown, never a
+    # best price, never in a margin or a gap.
+
+    async def odds_board(
+        self,
+        markets: Sequence[str] | Mapping[str, Sequence[float | None] | None],
+        *,
+        kickoff_from: datetime | None = None,
+        kickoff_to: datetime | None = None,
+        sport_id: int | None = None,
+        tournament_id: int | None = None,
+        event_ids: Sequence[int] | None = None,
+        bookmaker_ids: Sequence[int] | None = None,
+        home_bookmaker_id: int | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+        limit: int = 50,
+        after: PageCursor | None = None,
+    ) -> BoardPage:
+        """One page of the odds board: events in kickoff order, a few markets of each, every
+        bookmaker's prices side by side. One round trip per page.
+
+        :param markets: market ids (``betpawa_market_id``), each shown at its main line; or a
+            mapping from market id to the lines to show (``None`` in the list: the market
+            without a line), or to ``None`` for its main line. The **main line** of a market of
+            an event is one line for every bookmaker, so their prices compare: the line the most
+            bookmakers offer complete (every outcome an offer), then the one whose implied
+            probabilities are closest (``max(1/odds) - min(1/odds)``, averaged over them: the
+            even line, 2.5 goals for a typical football total), then the lowest. Markets in the
+            order given.
+        :param kickoff_from: first kickoff included (aware); default now, or no bound when
+            ``event_ids`` are given. :param kickoff_to: first kickoff excluded (aware).
+        :param sport_id: events of this sport. :param tournament_id: of this tournament.
+        :param event_ids: only these events.
+        :param bookmaker_ids: only these bookmakers' prices; every bookmaker when ``None``.
+        :param home_bookmaker_id: the bookmaker compared with the rest: each outcome then carries
+            its fresh offer, the best fresh competitor offer and the gap between them.
+        :param stale_after: a price whose bookmaker last showed the event longer ago than this
+            is stale: shown with its age, never a best price nor in a gap. Positive.
+        :param limit: events per page, 1 to 10,000.
+        :param after: the ``next_cursor`` of the previous page (keyset on kickoff and event id).
+        :returns: a :class:`BoardPage`: its events (each market with its outcomes, best offers
+            and each bookmaker's quote, margin, age and stale flag) and the cursor of the next
+            page, ``None`` on the last one.
+        """
+        market_ids, market_lines = _board_markets(markets)
+        for name, moment in (("kickoff_from", kickoff_from), ("kickoff_to", kickoff_to)):
+            _aware(name, moment)
+        _page_size(limit, 10_000)
+        if stale_after <= timedelta(0):
+            raise InvalidInputError(f"stale_after must be positive, got {stale_after}")
+        found: list[BoardEvent] = await self._query(
+            "odds_board",
+            kickoff_from=kickoff_from,
+            kickoff_to=kickoff_to,
+            sport_id=sport_id,
+            tournament_id=tournament_id,
+            event_ids=None if event_ids is None else list(event_ids),
+            after_kickoff=None if after is None else after.kickoff,
+            after_event_id=None if after is None else after.event_id,
+            limit=limit,
+            market_ids=market_ids,
+            market_lines=market_lines,
+            bookmaker_ids=None if bookmaker_ids is None else list(bookmaker_ids),
+            home_bookmaker_id=home_bookmaker_id,
+            stale_after=stale_after,
+        )
+        page = found[:limit]
+        more = len(found) > limit
+        return BoardPage(
+            events=page, next_cursor=PageCursor(kickoff=page[-1].kickoff, event_id=page[-1].event_id) if more else None
+        )
+
+    async def events(
+        self,
+        *,
+        kickoff_from: datetime | None = None,
+        kickoff_to: datetime | None = None,
+        sport_id: int | None = None,
+        tournament_id: int | None = None,
+        search: str | None = None,
+        limit: int = 100,
+        after: PageCursor | None = None,
+    ) -> EventPage:
+        """A page of events in kickoff order, with their tournament and linked bookmakers.
+
+        :param kickoff_from: first kickoff included; :param kickoff_to: first excluded (aware;
+            no bound when ``None``).
+        :param sport_id: events of this sport. :param tournament_id: of this tournament.
+        :param search: text found in the home or the away team's name, ignoring case.
+        :param limit: events per page, 1 to 10,000.
+        :param after: the ``next_cursor`` of the previous page (keyset on kickoff and event id).
+        :returns: an :class:`EventPage`; ``next_cursor`` is ``None`` on the last page.
+        """
+        for name, moment in (("kickoff_from", kickoff_from), ("kickoff_to", kickoff_to)):
+            _aware(name, moment)
+        _page_size(limit, 10_000)
+        if search is not None:
+            _text("search", search)
+        found: list[EventListing] = await self._query(
+            "list_events",
+            kickoff_from=kickoff_from,
+            kickoff_to=kickoff_to,
+            sport_id=sport_id,
+            tournament_id=tournament_id,
+            search=search,
+            after_kickoff=None if after is None else after.kickoff,
+            after_event_id=None if after is None else after.event_id,
+            limit=limit,
+        )
+        page = found[:limit]
+        more = len(found) > limit
+        return EventPage(
+            events=page, next_cursor=PageCursor(kickoff=page[-1].kickoff, event_id=page[-1].id) if more else None
+        )
+
+    async def margin_history(
+        self, event_id: int, market_id: str, line: float | None = None, bookmaker_id: int | None = None
+    ) -> list[MarginPoint]:
+        """The margin of one market of an event over time, per bookmaker and line, oldest first:
+        a :class:`MarginPoint` per logged change, ``(sum(1/odds) - 1) * 100`` while every outcome
+        was an offer, ``None`` while one was suspended or the market was not listed.
+
+        :param market_id: the ``betpawa_market_id``.
+        :param line: only this line; every line when ``None``.
+        :param bookmaker_id: only this bookmaker; every one when ``None``.
+        """
+        if line is not None and not math.isfinite(line):
+            raise InvalidInputError(f"line must be a finite number or None, got {line!r}")
+        found: list[MarginPoint] = await self._query(
+            "margin_history", event_id=event_id, market_id=market_id, line=line, bookmaker_id=bookmaker_id
+        )
+        return found
+
+    async def missing_markets(self, event_id: int) -> list[MissingMarket]:
+        """Markets of an event that a bookmaker listed before and lists no more, each with the
+        moment it went missing, when and under what name it was last listed, and which
+        bookmakers list it now. By market, line and bookmaker.
+
+        A bookmaker that stopped showing the whole event is not here: :meth:`stale_odds` reports it.
+        """
+        found: list[MissingMarket] = await self._query("missing_markets", event_id=event_id)
+        return found
+
     # --- health --------------------------------------------------------------------------------
 
     async def stale_odds(self, max_age: timedelta) -> list[StaleOdds]:
@@ -807,3 +969,34 @@ async def _server_errors() -> AsyncIterator[None]:
         raise PermissionDeniedError(f"{exc} (this database role may not do that; docs/operations.md: roles)") from exc
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:
         raise MigrationError(f"{exc}: the database lacks the oddsstore schema; run `oddsstore migrate`") from exc
+
+
+def _board_markets(
+    markets: Sequence[str] | Mapping[str, Sequence[float | None] | None],
+) -> tuple[list[str], list[float | None]]:
+    """The board's markets as the two parallel arrays queries/board.sql takes: market ids, and per
+    id a line (``None``: its main line; NaN: the market without a line)."""
+    if isinstance(markets, str):
+        raise InvalidInputError(f"markets must be a list of market ids or a mapping, got the string {markets!r}")
+    asked = markets.items() if isinstance(markets, Mapping) else [(market_id, None) for market_id in markets]
+    ids: list[str] = []
+    lines: list[float | None] = []
+    seen: set[tuple[str, str | float | None]] = set()
+    for market_id, wanted in asked:
+        _text("market id", market_id)
+        for line in ["main"] if wanted is None else wanted:
+            if isinstance(line, float | int) and not math.isfinite(line):
+                raise InvalidInputError(f"market {market_id!r}: a line must be a finite number or None, got {line!r}")
+            if (market_id, line) in seen:
+                raise InvalidInputError(f"market {market_id!r} at line {line!r} is asked for twice")
+            seen.add((market_id, line))
+            ids.append(market_id)
+            lines.append(None if line == "main" else math.nan if line is None else float(line))
+    if not ids:
+        raise InvalidInputError("markets must name at least one market")
+    return ids, lines
+
+
+def _page_size(limit: int, most: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise InvalidInputError(f"limit must be an integer from 1 to {most}, got {limit!r}")
