@@ -47,6 +47,7 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 days = {partitions.utc_day(snapshot["captured_at"]) for snapshot in checked.snapshots}
                 await partitions.ensure(connection, store.queries, days)
                 snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
+                await store.queries.create_stage(connection)
                 began = time.perf_counter()
                 await writes._confirm_bases(connection, store.queries, valid)
                 seconds["confirm"] = time.perf_counter() - began

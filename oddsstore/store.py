@@ -116,7 +116,6 @@ class OddsStore:
 
             async def init(connection: asyncpg.Connection) -> None:
                 await jsonb.register(connection)
-                await queries.create_stage(connection)
                 if user_init is not None:
                     await user_init(connection)
 
@@ -338,7 +337,7 @@ class OddsStore:
         partitions (none on most writes), one reserves snapshot ids; then per chunk (one, or up
         to 4 for a batch of more than 20,000 markets, the server merging one while the next is
         checked): two calls confirm the pairs' remembered snapshots (see ``remember_writes``),
-        two COPYs fill the connection's stage tables, and one round trip of set-based statements
+        two COPYs fill stage tables created for this transaction, and one round trip of set-based statements
         records the snapshots and logs only the markets that changed since each pair's previous
         snapshot. Batches may arrive out of order. Bad markets are found chunk by chunk, so one
         can be reported after the transaction began; it is rolled back whole.

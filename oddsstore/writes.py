@@ -339,10 +339,10 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids; then per chunk of the batch: check its markets (:func:`check_markets`);
+    Reserve snapshot ids and create the stage tables (dropped at the end of the transaction); then per chunk of the batch: check its markets (:func:`check_markets`);
     for snapshots with a remembered base, take the merge lock and have the database confirm each
     base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
-    connection's stage tables (only the changed and gone markets of a confirmed pair); merge:
+    stage tables (only the changed and gone markets of a confirmed pair); merge:
     record the snapshots, log what changed, move the current state (``merge_stage`` in
     ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
     checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one
@@ -354,6 +354,7 @@ async def store_snapshots(
     if not batch.snapshots:
         return WriteResult(snapshots=0, markets=0, snapshot_ids=[]), {}
     ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
+    await queries.create_stage(connection)  # dropped when the caller's transaction ends
     remembered: dict[Pair, Written | None] = {}
     markets = 0
     merging: asyncio.Future[None] | None = None  # the last merge sent, not yet awaited
