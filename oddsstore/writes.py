@@ -339,10 +339,11 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids and create the stage tables (dropped at the end of the transaction); then per chunk of the batch: check its markets (:func:`check_markets`);
-    for snapshots with a remembered base, take the merge lock and have the database confirm each
-    base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
-    stage tables (only the changed and gone markets of a confirmed pair); merge:
+    Reserve snapshot ids and create the stage tables (dropped when the transaction ends); then
+    per chunk of the batch: check its markets (:func:`check_markets`); for snapshots with a
+    remembered base, take the merge lock and have the database confirm each base (a pair it does
+    not confirm is sent whole); COPY snapshots and markets into the stage tables (only the changed
+    and gone markets of a confirmed pair); merge:
     record the snapshots, log what changed, move the current state (``merge_stage`` in
     ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
     checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one

@@ -1,0 +1,134 @@
+"""``python -m bench.jit [--dsn DSN] [--events N] [--cycles N]``: the analytics with the server's
+default JIT settings against the same calls with ``jit = off``, in one run on one database.
+
+Loads ``--cycles`` scrape cycles of a synthetic feed (``--events`` events x 3 bookmakers x 170
+markets) through ``write_snapshots``, then times each analytic ``--repeats`` times per setting,
+alternating the two stores (one with the server's settings, one connecting with ``jit = off``),
+after one untimed call each. Writes ``bench/results/jit-pg<major>.json`` and prints a table: p50
+per setting and their ratio (about 1.0: JIT costs nothing; far above 1: compiling dominates).
+Debian's PostgreSQL ships JIT (``pg_jit_available()``); the embedded PostgreSQL 18 does not, so
+there both columns measure the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.server import create_database, drop_database, server, server_version
+from oddsstore import OddsStore
+from oddsstore.feed import Feed, register, to_write
+
+RESULTS = Path(__file__).parent / "results"
+DATABASE = "bench_jit"
+INTERVAL = timedelta(minutes=10)
+
+
+async def measure(admin_dsn: str, events: int, cycles: int, repeats: int) -> dict[str, Any]:
+    """Load the feed, time every analytic under both settings; return the figures."""
+    dsn = await create_database(admin_dsn, DATABASE)
+    try:
+        async with OddsStore.connect(dsn, min_size=1, max_size=2) as store:
+            await store.migrate()
+            feed = Feed(events=events, start=datetime.now(UTC) - cycles * INTERVAL, interval=INTERVAL)
+            began = time.perf_counter()
+            ids = None
+            for index in range(cycles):
+                snapshots = feed.cycle(index)
+                ids = await register(store, feed, snapshots, ids)
+                await store.write_snapshots(to_write(snapshots, ids))
+            loaded_s = time.perf_counter() - began
+            await store.pool.execute("analyze")
+            jit_available = await store.pool.fetchval("select pg_jit_available()")
+            settings = dict(await store.pool.fetch("select name, setting from pg_settings where name like 'jit%'"))
+            event_ids = sorted(ids.events.values()) if ids is not None else []
+            home = min(ids.bookmakers.values()) if ids is not None else 0
+        calls: dict[str, Callable[[OddsStore], Awaitable[Any]]] = {
+            "compare_event": lambda s: s.compare_event(event_ids[0], home),
+            "margins": lambda s: s.margins(),
+            "tournament_margins": lambda s: s.tournament_margins(),
+            "opening_closing": lambda s: s.opening_closing(event_ids[0]),
+            "steam_moves": lambda s: s.steam_moves(feed.start, 5, timedelta(hours=1)),
+            "arbitrage": lambda s: s.arbitrage(timedelta(hours=1)),
+        }
+        figures: dict[str, Any] = {}
+        async with (
+            OddsStore.connect(dsn, min_size=1, max_size=1) as default,
+            OddsStore.connect(dsn, min_size=1, max_size=1, server_settings={"jit": "off"}) as off,
+        ):
+            for name, call in calls.items():
+                times: dict[str, list[float]] = {"default": [], "jit_off": []}
+                rows = 0
+                for round_number in range(repeats + 1):
+                    for setting, store in (("default", default), ("jit_off", off)):
+                        began = time.perf_counter()
+                        rows = len(await call(store))
+                        if round_number:
+                            times[setting].append(time.perf_counter() - began)
+                p50 = {setting: statistics.median(values) for setting, values in times.items()}
+                figures[name] = {
+                    "rows": rows,
+                    "default_p50_ms": p50["default"] * 1000,
+                    "jit_off_p50_ms": p50["jit_off"] * 1000,
+                    "ratio": p50["default"] / p50["jit_off"],
+                }
+        return {
+            "server": {
+                "version": await server_version(admin_dsn),
+                "jit_available": jit_available,
+                "settings": settings,
+            },
+            "config": {"events": events, "bookmakers": 3, "cycles": cycles, "repeats": repeats},
+            "load_s": loaded_s,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "analytics": figures,
+        }
+    finally:
+        await drop_database(admin_dsn, DATABASE)
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        f"{results['server']['version'].split(' on ')[0]}, JIT available: {results['server']['jit_available']}, "
+        f"{results['config']['events']} events x 3 bookmakers, {results['config']['cycles']} cycles",
+        "",
+        "| query | rows | p50, default settings | p50, jit = off | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, figure in results["analytics"].items():
+        lines.append(
+            f"| {name} | {figure['rows']} | {figure['default_p50_ms']:.1f} ms | {figure['jit_off_p50_ms']:.1f} ms "
+            f"| {figure['ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.jit", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", help="a server to use (default: a temporary embedded PostgreSQL 18)")
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--cycles", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"where to write results (default {RESULTS})")
+    args = parser.parse_args(argv)
+    with server(args.dsn) as admin_dsn:
+        results = asyncio.run(measure(admin_dsn, args.events, args.cycles, args.repeats))
+    major = results["server"]["version"].split()[1].split(".")[0]
+    path = args.results / f"jit-pg{major}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
