@@ -84,6 +84,7 @@ $$;
 comment on function oddsstore_ensure_partitions(date, date) is 'Creates missing daily partitions for UTC days first..last; idempotent and concurrency-safe. SECURITY DEFINER (runs as the owner) so oddsstore_writer can call it.';
 
 drop table oddsstore_settings;
+drop table oddsstore_retention_lease;
 
 do $$
 begin

@@ -153,6 +153,23 @@ end;
 $$;
 comment on function oddsstore_ensure_partitions(date, date) is 'Creates missing daily partitions for UTC days first..last; idempotent and concurrency-safe. SECURITY DEFINER (runs as the owner) so oddsstore_writer can call it; other callers than the owner only within oddsstore_settings'' window.';
 
+-- --- one retention run at a time, whatever the connection pooling --------------------------
+
+-- The Python retention path (oddsstore/partitions.py, drop_expired) held a session advisory lock
+-- across its steps. DETACH ... CONCURRENTLY must run outside a transaction, so those steps are
+-- separate transactions, and behind PgBouncer's transaction pooling each may run on a different
+-- server connection: the lock would be taken on one and never released. A lease row does not
+-- care which connection renews it (queries/partitions.sql, lock_retention). The owner's only.
+create table oddsstore_retention_lease (
+    singleton  boolean     not null default true,
+    holder     text,
+    expires_at timestamptz not null default '-infinity',
+    constraint oddsstore_retention_lease_pkey primary key (singleton),
+    constraint oddsstore_retention_lease_singleton_chk check (singleton)
+);
+comment on table oddsstore_retention_lease is 'One row: which retention run may detach and drop partitions (holder) until when (expires_at). Renewed by the run before each partition; a run that died is replaced once its lease expires.';
+insert into oddsstore_retention_lease default values;
+
 -- --- migrate with nothing pending ----------------------------------------------------------
 
 -- OddsStore.migrate() first reads which migrations are applied (queries/schema.sql) and does
