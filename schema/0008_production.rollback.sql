@@ -102,3 +102,5 @@ create index scrape_runs_status_idx on scrape_runs (status);
 comment on index scrape_runs_status_idx is 'Runs in a given state (the seed''s idx_scrape_runs_status).';
 create index scrape_errors_bookmaker_id_idx on scrape_errors (bookmaker_id);
 comment on index scrape_errors_bookmaker_id_idx is 'Errors of one bookmaker (the seed''s idx_scrape_errors_bookmaker).';
+
+comment on column odds_snapshots.id is 'Surrogate id (odds_snapshots_id_seq); market_odds.snapshot_id points here. Unique by construction, not by index.';

@@ -205,3 +205,8 @@ alter table market_current set (
 -- writes and space.
 drop index scrape_runs_status_idx;
 drop index scrape_errors_bookmaker_id_idx;
+
+-- --- comments that outlived what they described --------------------------------------------
+
+-- 0003's comment named market_odds, which 0005 dropped.
+comment on column odds_snapshots.id is 'Surrogate id (odds_snapshots_id_seq, reserved by the write path); latest_snapshots.snapshot_id points here. Unique by construction, not by index.';
