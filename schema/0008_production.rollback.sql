@@ -12,6 +12,25 @@
 set local lock_timeout = '5s';
 set local statement_timeout = '1min';
 
+-- The roles of this database: their privileges here go; the roles themselves only if nothing
+-- else depends on them (another database, e.g. a clone, may still grant to them).
+do $$
+declare
+    v_own text;
+begin
+    foreach v_own in array array[left('oddsstore_reader_' || current_database(), 63),
+                                 left('oddsstore_writer_' || current_database(), 63)] loop
+        continue when not exists (select from pg_roles where rolname = v_own);
+        begin
+            execute format('drop owned by %I', v_own);
+            execute format('drop role %I', v_own);
+        exception when dependent_objects_still_exist or insufficient_privilege then
+            raise notice 'oddsstore 0008 rollback: role % kept: %', v_own, sqlerrm;
+        end;
+    end loop;
+end;
+$$;
+
 drop function oddsstore_outcomes(jsonb);
 
 create or replace function oddsstore_ensure_partitions(p_first_day date, p_last_day date)

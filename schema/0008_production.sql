@@ -206,6 +206,62 @@ alter table market_current set (
 drop index scrape_runs_status_idx;
 drop index scrape_errors_bookmaker_id_idx;
 
+-- --- roles of this database only ------------------------------------------------------------
+
+-- oddsstore_reader and oddsstore_writer (0006) belong to the whole cluster: a login granted
+-- oddsstore_writer for staging may also write production when both databases live in one
+-- cluster. So each database also gets roles of its own, oddsstore_reader_<database> and
+-- oddsstore_writer_<database> (NOLOGIN; the name cut at PostgreSQL's 63 bytes), granted here
+-- exactly what the shared roles are granted in this database. Grant those to logins to confine
+-- them to one database; the shared roles keep working as before. A later migration that grants
+-- to the shared roles must grant the same to these. Creating roles needs CREATEROLE: without
+-- it, a notice says which roles a DBA must create, and the grants are made if they exist.
+-- Object grants are copied by CREATE DATABASE ... TEMPLATE, so a clone answers to its
+-- template's roles until it is migrated as a database of its own.
+do $$
+declare
+    v_shared text;
+    v_own    text;
+    v_grant  record;
+begin
+    foreach v_shared in array array['oddsstore_reader', 'oddsstore_writer'] loop
+        v_own := left(v_shared || '_' || current_database(), 63);
+        if not exists (select from pg_roles where rolname = v_own) then
+            begin
+                execute format('create role %I nologin', v_own);
+                execute format('comment on role %I is %L', v_own,
+                    format('oddsstore: %s for database %s only. Grant it to login roles.', v_shared, current_database()));
+            exception when insufficient_privilege then
+                raise notice 'oddsstore 0008: cannot create role %; a DBA must create it (NOLOGIN) and re-run the grants', v_own;
+                continue;
+            end;
+        end if;
+        -- Every privilege the shared role holds in this database, on the database, the schema,
+        -- tables, sequences and functions, read from the catalog's ACLs.
+        for v_grant in
+            select format('grant %s on database %I to %I', a.privilege_type, d.datname, v_own) as statement
+            from pg_database as d, aclexplode(d.datacl) as a
+            where d.datname = current_database() and a.grantee = v_shared::regrole
+            union all
+            select format('grant %s on schema %I to %I', a.privilege_type, n.nspname, v_own)
+            from pg_namespace as n, aclexplode(n.nspacl) as a
+            where n.oid = current_schema()::regnamespace and a.grantee = v_shared::regrole
+            union all
+            select format('grant %s on %s %s to %I', a.privilege_type,
+                          case when c.relkind = 'S' then 'sequence' else 'table' end, c.oid::regclass, v_own)
+            from pg_class as c, aclexplode(c.relacl) as a
+            where c.relnamespace = current_schema()::regnamespace and a.grantee = v_shared::regrole
+            union all
+            select format('grant execute on function %s to %I', p.oid::regprocedure, v_own)
+            from pg_proc as p, aclexplode(p.proacl) as a
+            where p.pronamespace = current_schema()::regnamespace and a.grantee = v_shared::regrole
+        loop
+            execute v_grant.statement;
+        end loop;
+    end loop;
+end;
+$$;
+
 -- --- comments that outlived what they described --------------------------------------------
 
 -- 0003's comment named market_odds, which 0005 dropped.

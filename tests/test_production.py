@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -234,3 +235,44 @@ async def test_hot_tables_keep_room_for_updates_and_unused_indexes_are_gone(stor
         "where indexname in ('scrape_runs_status_idx', 'scrape_errors_bookmaker_id_idx')"
     )
     assert indexes is None
+
+
+# --- roles of one database -----------------------------------------------------------------
+
+
+async def test_roles_of_one_database_reach_only_that_database(pg_server: Server) -> None:
+    """Two databases migrated side by side in one cluster (staging and production): a login given
+    one database's writer role writes there and nowhere else; the shared roles still reach both."""
+    names = [f"roles_{n}_{os.getpid()}_{pg_server.name}" for n in ("staging", "production")]
+    logins = [f"{name}_scraper" for name in names]
+    admin = await asyncpg.connect(pg_server.dsn("postgres"))
+    try:
+        for name, login in zip(names, logins, strict=True):
+            await admin.execute(f'drop database if exists "{name}"')
+            await admin.execute(f'create database "{name}"')
+            migrations.apply(pg_server.dsn(name))
+            await admin.execute(f'create role "{login}" login in role "oddsstore_writer_{name}"')
+        staging, production = (
+            pg_server.dsn(name).replace("postgres@", f"{login}@") for name, login in zip(names, logins, strict=True)
+        )
+        async with connect(staging) as store:
+            sport = await store.upsert_sport("Football", "football")
+            await store.maintain(days_ahead=1)  # creates the days ahead; retention not allowed
+        assert sport.id == 1
+        # The staging scraper on the production database: it may connect (PUBLIC may), nothing more.
+        async with connect(pg_server.dsn(names[1]).replace("postgres@", f"{logins[0]}@")) as intruder:
+            with permission_denied():
+                await intruder.upsert_sport("Football", "football")
+            with permission_denied():
+                await intruder.bookmakers()
+        async with connect(production) as store:
+            assert (await store.upsert_sport("Tennis", "tennis")).id == 1
+    finally:
+        for name in names:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+        for login in logins:
+            await admin.execute(f'drop role if exists "{login}"')
+        for name in names:
+            for kind in ("reader", "writer"):
+                await admin.execute(f'drop role if exists "oddsstore_{kind}_{name}"')
+        await admin.close()

@@ -393,7 +393,10 @@ async def test_rolling_back_0006_drops_the_roles_nothing_else_uses() -> None:
     server = embedded.get_server(workdir / "pg", cleanup_mode="delete")
     try:
         dsn = server.get_uri()
-        roles = "select array_agg(rolname::text order by rolname) from pg_roles where rolname like 'oddsstore\\_%'"
+        roles = (
+            "select array_agg(rolname::text order by rolname) from pg_roles "
+            "where rolname in ('oddsstore_reader', 'oddsstore_writer')"
+        )
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
         await execute(dsn, "create role scraper login in role oddsstore_writer")
