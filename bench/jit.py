@@ -7,7 +7,9 @@ default settings): ``EXPLAIN (ANALYZE)`` gives the planner's total cost, whether
 it (and with which options), the milliseconds it spent compiling and the execution time; their
 ratio is the figure that matters, and it does not depend on how busy the machine is. Then each
 analytic is timed through the API ``--repeats`` times, alternating a store with the server's
-settings and one connecting with ``jit = off``. Writes ``bench/results/jit-pg<major>.json`` and
+settings and one connecting with ``jit = off``; and the outcomes of every current market are
+expanded with ``jsonb_to_recordset`` and with ``oddsstore_outcomes``, alternately (what the
+wrapper costs per call). Writes ``bench/results/jit-pg<major>.json`` and
 prints a table. Debian's PostgreSQL ships JIT (``pg_jit_available()``); the embedded
 PostgreSQL 18 does not, so there the JIT columns stay empty.
 """
@@ -89,6 +91,25 @@ async def measure(admin_dsn: str, events: int, cycles: int, repeats: int) -> dic
                     "jit_ms": jit.get("Timing", {}).get("Total", 0.0),
                     "execution_ms": plan["Execution Time"],
                 }
+            # What the wrapper costs against the built-in it wraps, both over every current
+            # market in one statement each, JIT off, alternating: the per-call overhead of a
+            # set-returning SQL function that is not inlined.
+            expand = {
+                "jsonb_to_recordset": "select count(*) from market_current as c cross join lateral "
+                "jsonb_to_recordset(c.outcomes) as o (name text, odds double precision, is_active boolean)",
+                "oddsstore_outcomes": "select count(*) from market_current as c cross join lateral "
+                "oddsstore_outcomes(c.outcomes) as o",
+            }
+            spent: dict[str, list[float]] = {name: [] for name in expand}
+            async with default.pool.acquire() as connection:
+                await connection.execute("set jit = off")
+                for _ in range(repeats + 1):
+                    for name, sql in expand.items():
+                        began = time.perf_counter()
+                        await connection.fetchval(sql)
+                        spent[name].append(time.perf_counter() - began)
+                await connection.execute("reset jit")
+            wrapper = {name: statistics.median(values[1:]) * 1000 for name, values in spent.items()}
         async with (
             OddsStore.connect(dsn, min_size=1, max_size=1) as default,
             OddsStore.connect(dsn, min_size=1, max_size=1, server_settings={"jit": "off"}) as off,
@@ -119,6 +140,7 @@ async def measure(admin_dsn: str, events: int, cycles: int, repeats: int) -> dic
             "load_s": loaded_s,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "analytics": figures,
+            "outcomes_expansion_p50_ms": wrapper,
         }
     finally:
         await drop_database(admin_dsn, DATABASE)
@@ -140,6 +162,13 @@ def table(results: dict[str, Any]) -> str:
             f"{f['jit_ms']:,.0f} / {f['execution_ms']:,.0f} ms | {f['default_p50_ms']:,.0f} ms | "
             f"{f['jit_off_p50_ms']:,.0f} ms | {f['ratio']:.2f}x |"
         )
+    expansion = results["outcomes_expansion_p50_ms"]
+    lines += [
+        "",
+        "outcomes of every current market as rows, p50 (jit off): "
+        + ", ".join(f"{name} {ms:,.0f} ms" for name, ms in expansion.items())
+        + f" ({expansion['oddsstore_outcomes'] / expansion['jsonb_to_recordset']:.2f}x)",
+    ]
     return "\n".join(lines)
 
 
