@@ -1,7 +1,7 @@
 -- Production PostgreSQL: row estimates that keep JIT off small reads, partition creation
 -- bounded in SQL, a migrate with nothing to do that needs no lock, room for HOT updates, and no
 -- index without a query.
--- depends: 0006_roles
+-- depends: 0007_real_data
 --
 -- Locks: every statement here either creates an object, changes a function, takes SHARE UPDATE
 -- EXCLUSIVE (ALTER TABLE ... SET storage parameters: readers and writers go on), or drops an
