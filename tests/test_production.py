@@ -214,10 +214,10 @@ async def test_outcomes_are_estimated_at_three_rows_a_market(store: OddsStore, w
     rows = await store.pool.fetch(
         "select o.* from market_current as c cross join lateral oddsstore_outcomes(c.outcomes) as o order by position"
     )
-    assert [(r["name"], r["odds"], r["is_active"], r["position"]) for r in rows] == [
+    assert [(r["name"], r["odds"], r["is_active"], r["position"]) for r in rows] == [  # stored by name
         ("1", 1.85, True, 1),
-        ("X", 3.4, True, 2),
-        ("2", 4.2, True, 3),
+        ("2", 4.2, True, 2),
+        ("X", 3.4, True, 3),
     ]
     assert await store.pool.fetchval("select count(*) from oddsstore_outcomes(null)") == 0
 
