@@ -604,12 +604,13 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids and find the snapshots the database holds already; then per chunk of
+    Reserve snapshot ids, create the stage tables (dropped when the transaction ends) and find
+    the snapshots the database holds already; then per chunk of
     the batch: check its markets (:func:`check_markets`); compare the snapshots stored already
     with what they hold (the same markets: left out and reported; others: an error); for
     snapshots with a remembered base, take the merge lock and have the database confirm each
     base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
-    connection's stage tables (only the changed and gone markets of a confirmed pair); merge:
+    stage tables (only the changed and gone markets of a confirmed pair); merge:
     record the snapshots, log what changed, move the current state (``merge_stage`` in
     ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
     checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one
@@ -627,6 +628,7 @@ async def store_snapshots(
     stored: set[int] = set()
     if batch.snapshots:
         ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
+        await queries.create_stage(connection)  # dropped when the caller's transaction ends
         found: list[int] | None = await queries.stored_snapshots(
             connection,
             event_ids=[snapshot["event_id"] for snapshot in batch.snapshots],

@@ -3,9 +3,12 @@
 -- (oddsstore/writes.py); these statements take it from there.
 
 -- name: create_stage!
--- The per-connection staging tables a batch is copied into (run once per pooled connection).
--- Temporary: no WAL, no locks anyone else sees; emptied at every commit.
-create temporary table if not exists oddsstore_stage_snapshots (
+-- The staging tables a batch is copied into, created inside each write's transaction and
+-- dropped when it ends (commit or rollback). Temporary: no WAL, no locks anyone else sees.
+-- Never created when a connection opens: a read-only connection (a hot standby replica) cannot
+-- create tables, and behind PgBouncer's transaction pooling the next transaction may run on
+-- another server connection, so a write must find nothing of a previous one and leave nothing.
+create temporary table oddsstore_stage_snapshots (
     id               bigint      not null,
     event_id         integer     not null,
     bookmaker_id     integer     not null,
@@ -14,8 +17,8 @@ create temporary table if not exists oddsstore_stage_snapshots (
     raw_response     jsonb,
     base_snapshot_id bigint,      -- set: only markets that differ from this snapshot's are staged
     next_at          timestamptz
-) on commit delete rows;
-create temporary table if not exists oddsstore_stage_markets (
+) on commit drop;
+create temporary table oddsstore_stage_markets (
     snapshot_id         bigint           not null,
     event_id            integer          not null,
     bookmaker_id        integer          not null,
@@ -30,7 +33,7 @@ create temporary table if not exists oddsstore_stage_markets (
     betpawa_market_name text,            -- null with outcomes: gone since the base snapshot
     handicap_type       text,
     outcomes            jsonb
-) on commit delete rows;
+) on commit drop;
 
 -- name: clear_stage!
 -- Empty the stage between two merges of one transaction: a large batch is merged chunk by
