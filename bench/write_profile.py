@@ -45,6 +45,7 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 days = {partitions.utc_day(snapshot["captured_at"]) for snapshot in checked.snapshots}
                 await partitions.ensure(connection, store.queries, days)
                 snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(checked.snapshots))
+                await store.queries.create_stage(connection)
                 began = time.perf_counter()
                 pairs = sorted({(s["event_id"], s["bookmaker_id"]) for s in checked.snapshots})
                 await store.queries.lock_pairs(

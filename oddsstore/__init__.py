@@ -7,6 +7,7 @@ async with OddsStore.connect(dsn) as store:
 """
 
 from oddsstore.errors import (
+    ConnectError,
     ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
@@ -16,6 +17,7 @@ from oddsstore.errors import (
     PermissionDeniedError,
     QueryLoadError,
     QueryTimeoutError,
+    StoreClosedError,
     UnknownReferenceError,
 )
 from oddsstore.records import (
@@ -34,6 +36,7 @@ from oddsstore.records import (
     EventLinkIn,
     EventListing,
     EventPage,
+    MaintenanceReport,
     Margin,
     MarginPoint,
     MarketChange,
@@ -62,7 +65,9 @@ from oddsstore.records import (
 from oddsstore.store import OddsStore
 
 __all__ = [
+    "ConnectError",
     "ConnectionLostError",
+    "StoreClosedError",
     "QueryTimeoutError",
     "Arbitrage",
     "ArbitrageLeg",
@@ -95,6 +100,7 @@ __all__ = [
     "Outcome",
     "OutsidePartitionWindowError",
     "PageCursor",
+    "MaintenanceReport",
     "PartitionInfo",
     "PermissionDeniedError",
     "PriceComparison",

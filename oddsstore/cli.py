@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from oddsstore import embedded
-from oddsstore.errors import InvalidInputError, OddsStoreError, UnknownReferenceError
+from oddsstore.errors import InvalidInputError, OddsStoreError, PermissionDeniedError, UnknownReferenceError
 from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register, to_write
 from oddsstore.records import (
     Bookmaker,
@@ -284,10 +284,11 @@ async def _migrate(store: OddsStore, args: argparse.Namespace) -> None:
 
 
 async def _maintain(store: OddsStore, args: argparse.Namespace) -> None:
-    created = await store.ensure_partitions(args.days_ahead)
-    dropped = await store.drop_expired_partitions(args.retention_days)
-    print(f"created {len(created)} partitions{_listing(created)}")
-    print(f"dropped {len(dropped)} partitions{_listing(dropped)}")
+    report = await store.maintain(args.days_ahead, args.retention_days)
+    print(f"created {len(report.created)} partitions{_listing(report.created)}")
+    print(f"dropped {len(report.dropped)} partitions{_listing(report.dropped)}")
+    if report.not_allowed:
+        raise PermissionDeniedError("not allowed: " + "; ".join(report.not_allowed))
 
 
 def _listing(names: Sequence[str]) -> str:

@@ -47,6 +47,16 @@ class QueryTimeoutError(OddsStoreError):
     Nothing of the call was stored."""
 
 
+class ConnectError(OddsStoreError):
+    """A connection to PostgreSQL could not be opened or authenticated: refused, no answer within
+    ``connect_timeout``, unknown host or database, bad password, too many connections, ... The
+    message names the reason; the driver's exception is ``__cause__``."""
+
+
+class StoreClosedError(OddsStoreError):
+    """The store was used after :meth:`OddsStore.close` (or after its ``async with`` block)."""
+
+
 class QueryLoadError(OddsStoreError):
     """A named query file is malformed; the message gives ``file:line``."""
 

@@ -24,6 +24,15 @@ def asyncpg_dsn(dsn: str) -> str:
     return f"{scheme.split('+', 1)[0]}{sep}{rest}"
 
 
+def pending(applied_hashes: list[str]) -> list[str]:
+    """The ids of the migrations in ``schema/`` whose hash is not in ``applied_hashes`` (yoyo's
+    ``_yoyo_migration.migration_hash``), in order."""
+    applied = set(applied_hashes)
+    return [
+        migration.id for migration in read_migrations(str(sql_directory("schema"))) if migration.hash not in applied
+    ]
+
+
 def apply(dsn: str) -> list[str]:
     """Apply every pending migration under yoyo's lock; return the ids applied, in order."""
     migrations = read_migrations(str(sql_directory("schema")))

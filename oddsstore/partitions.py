@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 
+from oddsstore.errors import OddsStoreError
 from oddsstore.records import PartitionInfo
 from oddsstore.runner import Queries
+
+# How long a retention run holds its lease without renewing it (it renews before each partition,
+# and a DETACH ... CONCURRENTLY waits for the readers of its partition): how long a run that died
+# keeps the next one waiting.
+RETENTION_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -83,19 +93,26 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
 
     First, in a short transaction, pairs with no snapshot left are forgotten
     (``oddsstore_prepare_retention``, under those pairs' write locks only); every day's first
-    snapshot of a pair holds its full state, so nothing is carried forward. Then each
-    partition is detached ``CONCURRENTLY``, which never blocks readers or writers of the parent
-    (it waits for queries that may still read the partition), and dropped. One caller at a
-    time (a session advisory lock). What an interrupted run left is finished: a pending detach
-    with ``FINALIZE``, a detached partition that was not dropped yet with ``DROP``. Must run outside a transaction.
+    snapshot of a pair holds its full state, so nothing is carried forward. Then each partition
+    is detached ``CONCURRENTLY``, which never blocks readers or writers of the parent (it waits
+    for queries that may still read the partition), and dropped. One caller at a time: a lease
+    (``lock_retention`` in ``queries/partitions.sql``) renewed before each partition, which
+    works whichever server connection each step runs on (PgBouncer's transaction pooling);
+    another run waits for it. What an interrupted run left is finished: a pending detach with
+    ``FINALIZE``, a detached partition that was not dropped yet with ``DROP``. Must run outside
+    a transaction.
     """
     cutoff = datetime.combine(cutoff_day, time(), UTC)
-    await queries.lock_retention(connection)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
+    while not await queries.lock_retention(connection, holder=holder, ttl=RETENTION_LEASE):
+        await asyncio.sleep(0.5)
     try:
         async with connection.transaction():
             await queries.prepare_retention(connection, cutoff=cutoff)
         expired: list[PartitionInfo] = await queries.expired_partitions(connection, cutoff_day=cutoff_day)
         for partition in expired:
+            if not await queries.lock_retention(connection, holder=holder, ttl=RETENTION_LEASE):
+                raise OddsStoreError(f"the retention lease expired before {partition.name} (another run took over)")
             mode = "finalize" if partition.detach_pending else "concurrently"
             # DDL on identifiers read from the catalog, quoted; the one place SQL is built in Python.
             await connection.execute(
@@ -105,5 +122,5 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
         for leftover in await queries.detached_leftovers(connection, cutoff_day=cutoff_day):
             await connection.execute(f"drop table {_ident(leftover)}")
     finally:
-        await queries.unlock_retention(connection)
+        await queries.unlock_retention(connection, holder=holder)
     return expired

@@ -641,3 +641,26 @@ class MissingMarket(_Record):
     missing_since: datetime
     last_listed_at: datetime | None
     listed_by: list[int]
+
+
+class MaintenanceReport(_Record):
+    """What :meth:`~oddsstore.OddsStore.maintain` did, and what the role it ran as may not do.
+
+    ``created`` and ``dropped`` list partitions by name. ``not_allowed`` says, one message per
+    step, what was refused and why (for the writer role: retention, which only the owner may
+    run, and days outside the database's window, ``oddsstore_settings``); empty when all of it
+    was done.
+    """
+
+    created: list[str]
+    dropped: list[str]
+    not_allowed: list[str]
+
+
+class PartitionWindowSetting(_Record):
+    """The days the database lets this role have partitions created for (``oddsstore_settings``);
+    ``unbounded``: this role is (a member of) the owner, whom the window does not bind."""
+
+    first_day: date
+    last_day: date
+    unbounded: bool

@@ -14,6 +14,7 @@ import asyncpg
 
 from oddsstore import jsonb, migrations, partitions, writes
 from oddsstore.errors import (
+    ConnectError,
     ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
@@ -21,6 +22,7 @@ from oddsstore.errors import (
     OutsidePartitionWindowError,
     PermissionDeniedError,
     QueryTimeoutError,
+    StoreClosedError,
     UnknownReferenceError,
 )
 from oddsstore.partitions import PartitionWindow
@@ -36,6 +38,7 @@ from oddsstore.records import (
     EventIn,
     EventListing,
     EventPage,
+    MaintenanceReport,
     Margin,
     MarginPoint,
     MarketChange,
@@ -45,6 +48,7 @@ from oddsstore.records import (
     OpeningClosing,
     PageCursor,
     PartitionInfo,
+    PartitionWindowSetting,
     PriceComparison,
     ScrapeError,
     ScrapeErrorIn,
@@ -65,6 +69,7 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_DAYS_AHEAD = 3
 # The odds board's default for stale prices: three missed scrapes at a 10-minute cadence.
 DEFAULT_STALE_AFTER = timedelta(minutes=30)
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 class OddsStore:
@@ -103,6 +108,7 @@ class OddsStore:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         days_ahead: int = DEFAULT_DAYS_AHEAD,
         remember_writes: bool = True,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         **pool_options: Any,
     ) -> _Connecting:
         """Open a store on ``dsn``; use as ``store = await OddsStore.connect(dsn)`` or
@@ -117,8 +123,15 @@ class OddsStore:
             write of pairs this store wrote last loads nothing from the database first.
             ``False``: every write loads its pairs' fingerprints from the database (one query);
             either way only the markets that changed are validated and sent.
+        :param connect_timeout: seconds to wait for each connection to open (TCP, TLS and
+            authentication) before giving up.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
-            An ``init`` callback runs after oddsstore's own connection setup.
+            An ``init`` callback runs after oddsstore's own connection setup, which only
+            registers codecs: a connection opened by the store creates nothing, so it works on a
+            read-only hot standby and behind PgBouncer (there pass ``statement_cache_size=0``
+            unless PgBouncer supports prepared statements; docs/operations.md).
+        :raises ConnectError: the first connections could not be opened or authenticated (the
+            message names the reason).
         """
 
         async def open_store() -> OddsStore:
@@ -127,7 +140,6 @@ class OddsStore:
 
             async def init(connection: asyncpg.Connection) -> None:
                 await jsonb.register(connection)
-                await queries.create_stage(connection)
                 if user_init is not None:
                     await user_init(connection)
 
@@ -137,9 +149,16 @@ class OddsStore:
             # odds board's pages went from ~0.3 s to ~2 s each on a loaded machine (and the whole
             # board ran for minutes). Planning each call costs a few milliseconds at most.
             settings = {"plan_cache_mode": "force_custom_plan", **pool_options.pop("server_settings", {})}
-            pool = await asyncpg.create_pool(
-                migrations.asyncpg_dsn(dsn), init=init, server_settings=settings, **pool_options
-            )
+            try:
+                pool = await asyncpg.create_pool(
+                    migrations.asyncpg_dsn(dsn),
+                    init=init,
+                    timeout=connect_timeout,
+                    server_settings=settings,
+                    **pool_options,
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise ConnectError(f"cannot connect to PostgreSQL: {_reason(exc, connect_timeout)}") from exc
             return cls(
                 pool,
                 dsn,
@@ -171,8 +190,16 @@ class OddsStore:
     async def migrate(self) -> list[str]:
         """Apply pending schema migrations, as ``yoyo apply --database DSN schema/`` does.
 
-        Returns the ids of the migrations applied (empty when the schema is current).
+        Returns the ids of the migrations applied (empty when the schema is current). It first
+        reads which migrations are applied; with none pending it stops there, taking no lock and
+        writing nothing, so any role of the store (the writer, the reader, a replica) can run it.
         """
+        try:
+            applied: list[str] = await self._query("applied_migrations")
+        except (MigrationError, PermissionDeniedError):  # no schema yet, or a role that may not read it
+            applied = []
+        if applied and not migrations.pending(applied):
+            return []
         return await asyncio.to_thread(migrations.apply, self._dsn)
 
     # --- reference data ------------------------------------------------------------------------
@@ -383,7 +410,7 @@ class OddsStore:
         if not batch:
             return 0
         days = [partitions.utc_day(e.occurred_at or datetime.now(UTC)) for e in batch]
-        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+        async with _server_errors(), self._pool.acquire() as connection, connection.transaction():
             missing: str | None = await self.queries.unknown_scrape_error_reference(
                 connection,
                 scrape_run_ids=[e.scrape_run_id for e in batch],
@@ -459,7 +486,7 @@ class OddsStore:
         x bookmaker pairs (writers of other pairs never wait), one loads the fingerprints of the
         pairs whose latest snapshot this store did not write (see ``remember_writes``); then per
         chunk (one, or up to 4 for a batch of more than 20,000 markets, the server merging one
-        while the next is checked): two COPYs fill the connection's stage tables with the
+        while the next is checked): two COPYs fill stage tables created for this transaction with the
         markets whose input changed, and one round trip of set-based statements records the
         snapshots and logs the markets that changed since each pair's previous snapshot. Batches
         may arrive out of order and hold many snapshots of a pair (a backfill). Bad markets are
@@ -488,7 +515,7 @@ class OddsStore:
         if batch.skipped and scrape_run_id is not None:
             days.append(partitions.utc_day(datetime.now(UTC)))  # their scrape_errors rows
         try:
-            async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+            async with _server_errors(), self._pool.acquire() as connection, connection.transaction():
                 await partitions.ensure(connection, self.queries, days)
                 result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
@@ -863,7 +890,7 @@ class OddsStore:
         if ahead < 0:
             raise InvalidInputError(f"days_ahead must be >= 0, got {ahead}")
         today = partitions.utc_day(datetime.now(UTC))
-        async with self._pool.acquire() as connection, _server_errors():
+        async with _server_errors(), self._pool.acquire() as connection:
             return await partitions.ensure(
                 connection, self.queries, (today + timedelta(days=n) for n in range(ahead + 1))
             )
@@ -875,9 +902,39 @@ class OddsStore:
         if keep < 1:
             raise InvalidInputError(f"retention_days must be >= 1, got {keep}")
         cutoff = partitions.utc_day(datetime.now(UTC)) - timedelta(days=keep)
-        async with self._pool.acquire() as connection, _server_errors():
+        async with _server_errors(), self._pool.acquire() as connection:
             dropped = await partitions.drop_expired(connection, self.queries, cutoff)
         return [p.name for p in dropped]
+
+    async def maintain(self, days_ahead: int | None = None, retention_days: int | None = None) -> MaintenanceReport:
+        """The daily maintenance: :meth:`ensure_partitions`, then :meth:`drop_expired_partitions`.
+
+        A step the database role may not do is reported, not raised: the writer role creates
+        partitions (only within the database's window, ``oddsstore_settings``) but may not run
+        retention, which needs the owner; the report then lists what was created and says what
+        was refused and why. Other errors raise as the two methods do.
+        """
+        ahead = self.days_ahead if days_ahead is None else days_ahead
+        window: PartitionWindowSetting = await self._query("partition_window")
+        created: list[str] = []
+        dropped: list[str] = []
+        not_allowed: list[str] = []
+        try:
+            created = await self.ensure_partitions(ahead)
+        except PermissionDeniedError as exc:
+            not_allowed.append(f"creating partitions: {exc}")
+        else:
+            last = partitions.utc_day(datetime.now(UTC)) + timedelta(days=ahead)
+            if not window.unbounded and last > window.last_day:
+                not_allowed.append(
+                    f"creating partitions after {window.last_day}: outside the database's window "
+                    "(oddsstore_settings.days_ahead, which only the owner changes)"
+                )
+        try:
+            dropped = await self.drop_expired_partitions(retention_days)
+        except PermissionDeniedError as exc:
+            not_allowed.append(f"dropping expired partitions: {exc}")
+        return MaintenanceReport(created=created, dropped=dropped, not_allowed=not_allowed)
 
     async def partitions(self) -> list[PartitionInfo]:
         """Every daily partition with its day, row estimate and size, oldest first."""
@@ -912,6 +969,13 @@ class _Connecting:
     ) -> None:
         if self._store is not None:
             await self._store.close()
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    """Why a connection failed, in words: the driver's message, or what an empty one means."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s (connect_timeout)"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _aware(name: str, value: datetime | None) -> None:
@@ -960,6 +1024,8 @@ async def _server_errors() -> AsyncIterator[None]:
     except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError) as exc:
         raise ConnectionLostError(str(exc)) from exc
     except asyncpg.InterfaceError as exc:
+        if str(exc) in ("pool is closed", "pool is closing"):
+            raise StoreClosedError("the store is closed (OddsStore.close() was called)") from exc
         # asyncpg reports a connection that died under an open transaction as an InterfaceError
         # ("the underlying connection is closed") over ConnectionDoesNotExistError.
         if isinstance(exc, asyncpg.ConnectionDoesNotExistError) or "connection is closed" in str(exc):

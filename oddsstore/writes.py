@@ -637,12 +637,13 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids; lock the batch's pairs (``lock_pairs``: writers of other pairs never
-    wait); find the snapshots the database holds already; load what it holds for the pairs whose
-    latest snapshot is not the one the store remembers (``pair_states``: their fingerprints).
+    Reserve snapshot ids and create the stage tables (dropped when the transaction ends); lock
+    the batch's pairs (``lock_pairs``: writers of other pairs never wait); find the snapshots the
+    database holds already; load what it holds for the pairs whose latest snapshot is not the
+    one the store remembers (``pair_states``: their fingerprints).
     Then per chunk of the batch: check its markets (:func:`check_markets`); compare the snapshots
     stored already with what they hold (the same markets: left out and reported; others: an
-    error); COPY snapshots and markets into the connection's stage tables (of an in-order
+    error); COPY snapshots and markets into the stage tables (of an in-order
     snapshot with a base, only its changed and gone markets); merge: record the snapshots, log
     what changed, move the current state (``merge_stage`` in ``queries/odds.sql``). Late
     snapshots are merged first, one per pair at a time; then every in-order snapshot of the
@@ -663,6 +664,7 @@ async def store_snapshots(
     stored: set[int] = set()
     if batch.snapshots:
         ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
+        await queries.create_stage(connection)  # dropped when the caller's transaction ends
         pairs = sorted({(snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots})
         await queries.lock_pairs(
             connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]

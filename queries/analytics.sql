@@ -10,7 +10,9 @@
 --     name; only outcomes on offer, oddsstore_offer(odds, is_active) (schema/0007_real_data.sql:
 --     not flagged inactive, odds above 1.0), are prices anyone can bet on. Placeholders (null, 0,
 --     1.0, in-play 100.0 flagged inactive) are suspended: never a best price, a margin, a gap, an
---     arbitrage leg, a steam move or an opening/closing movement;
+--     arbitrage leg, a steam move or an opening/closing movement. Outcomes become rows through
+--     oddsstore_outcomes (schema/0008_production.sql), estimated at 3 rows a market
+--     (jsonb_to_recordset's 100 made the planner JIT-compile small reads);
 --   * percentages are plain numbers (5.2 means 5.2%), computed in double precision.
 
 -- name: compare_event
@@ -28,9 +30,7 @@ with listed as (
            o.name, o.odds, oddsstore_offer(o.odds, o.is_active) as offer, o.position
     from market_current as c
     join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
-    cross join lateral rows from (
-        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as o(name, odds, is_active, position)
+    cross join lateral oddsstore_outcomes(c.outcomes) as o
     where c.event_id = :event_id
 ),
 ranked as (
@@ -91,7 +91,7 @@ cross join lateral (
     select count(*) as outcomes,
            (sum(1 / o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) - 1) * 100 as margin_pct,
            bool_and(oddsstore_offer(o.odds, o.is_active)) as complete
-    from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
+    from oddsstore_outcomes(c.outcomes) as o
 ) as b
 where b.complete
   and b.outcomes >= 2
@@ -118,7 +118,7 @@ complete as (
         select count(*) as outcomes,
                (sum(1 / o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) - 1) * 100 as margin_pct,
                bool_and(oddsstore_offer(o.odds, o.is_active)) as complete
-        from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
+        from oddsstore_outcomes(c.outcomes) as o
     ) as b
     where b.complete
       and b.outcomes >= 2
@@ -201,12 +201,8 @@ cross join lateral (
            coalesce(c.position, o.position) as position,
            o.odds as opening_odds, oddsstore_offer(o.odds, o.is_active) as opening_active,
            c.odds as closing_odds, oddsstore_offer(c.odds, c.is_active) as closing_active
-    from rows from (
-        jsonb_to_recordset(op.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as o(name, odds, is_active, position)
-    full join rows from (
-        jsonb_to_recordset(cl.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as c(name, odds, is_active, position)
+    from oddsstore_outcomes(op.outcomes) as o
+    full join oddsstore_outcomes(cl.outcomes) as c
         on c.name = o.name
 ) as pair
 left join seen on seen.bookmaker_id = sp.bookmaker_id
@@ -294,8 +290,8 @@ prices as (
         select coalesce(n.name, o.name) as outcome,
                case when oddsstore_offer(n.odds, n.is_active) then n.odds end as odds,
                case when oddsstore_offer(o.odds, o.is_active) then o.odds end as replaced_odds
-        from jsonb_to_recordset(st.outcomes) as n(name text, odds double precision, is_active boolean)
-        full join jsonb_to_recordset(st.replaced) as o(name text, odds double precision, is_active boolean)
+        from oddsstore_outcomes(st.outcomes) as n
+        full join oddsstore_outcomes(st.replaced) as o
             on o.name = n.name
     ) as p
 ),
@@ -355,7 +351,7 @@ best as (
            max(o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) as odds,
            min(jsonb_array_length(f.outcomes)) as fewest_listed
     from fresh as f
-    cross join lateral jsonb_to_recordset(f.outcomes) as o(name text, odds double precision, is_active boolean)
+    cross join lateral oddsstore_outcomes(f.outcomes) as o
     group by f.event_id, f.betpawa_market_id, f.line_key, o.name
 ),
 markets as (
@@ -388,9 +384,7 @@ offers as (
        and c.bookmaker_id = ls.bookmaker_id
        and c.betpawa_market_id = m.betpawa_market_id
        and c.line_key = m.line_key
-    cross join lateral rows from (
-        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
-    ) with ordinality as o(name, odds, is_active, position)
+    cross join lateral oddsstore_outcomes(c.outcomes) as o
 ),
 legs as (
     -- One row per outcome: its best price, who offers it, and when that was last confirmed.

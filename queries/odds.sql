@@ -3,9 +3,12 @@
 -- reach the stage tables by COPY (oddsstore/writes.py); these statements take it from there.
 
 -- name: create_stage!
--- The per-connection staging tables a batch is copied into (run once per pooled connection).
--- Temporary: no WAL, no locks anyone else sees; emptied at every commit.
-create temporary table if not exists oddsstore_stage_snapshots (
+-- The staging tables a batch is copied into, created inside each write's transaction and
+-- dropped when it ends (commit or rollback). Temporary: no WAL, no locks anyone else sees.
+-- Never created when a connection opens: a read-only connection (a hot standby replica) cannot
+-- create tables, and behind PgBouncer's transaction pooling the next transaction may run on
+-- another server connection, so a write must find nothing of a previous one and leave nothing.
+create temporary table oddsstore_stage_snapshots (
     id               bigint      not null,
     event_id         integer     not null,
     bookmaker_id     integer     not null,
@@ -16,8 +19,8 @@ create temporary table if not exists oddsstore_stage_snapshots (
     next_at          timestamptz, -- late: the pair's next snapshot
     previous_at      timestamptz, -- the pair's previous snapshot (stored or staged)
     opens_day        boolean      -- the pair's first snapshot of its UTC day: logs a checkpoint
-) on commit delete rows;
-create temporary table if not exists oddsstore_stage_markets (
+) on commit drop;
+create temporary table oddsstore_stage_markets (
     snapshot_id         bigint           not null,
     event_id            integer          not null,
     bookmaker_id        integer          not null,
@@ -33,7 +36,7 @@ create temporary table if not exists oddsstore_stage_markets (
     handicap_type       text,
     outcomes            jsonb,
     fingerprint         bytea
-) on commit delete rows;
+) on commit drop;
 
 -- name: clear_stage!
 -- Empty the stage between two merges of one transaction: a large batch is merged chunk by

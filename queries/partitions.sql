@@ -27,13 +27,25 @@ order by day, parent;
 select oddsstore_prepare_retention(:cutoff);
 
 -- name: lock_retention$
--- One retention run at a time (session-level: DETACH ... CONCURRENTLY cannot run in a
--- transaction). A different key from partition creation, so writers never wait for retention.
-select pg_advisory_lock(hashtext('oddsstore_retention'));
+-- Take, or renew, the retention lease for :holder until now() + :ttl: one retention run at a
+-- time. A lease row, not a session advisory lock: DETACH ... CONCURRENTLY cannot run in a
+-- transaction, so a run spans many, and behind PgBouncer's transaction pooling each may run on
+-- another server connection (a session lock would stay with whichever took it). true when held;
+-- null while another run's lease has not expired. A run that dies leaves its lease to expire.
+-- Unrelated to partition creation, so writers never wait for retention.
+update oddsstore_retention_lease
+set holder = :holder,
+    expires_at = now() + :ttl::interval
+where holder = :holder
+   or expires_at < now()
+returning true;
 
--- name: unlock_retention$
--- Release lock_retention.
-select pg_advisory_unlock(hashtext('oddsstore_retention'));
+-- name: unlock_retention!
+-- Give the lease of lock_retention back.
+update oddsstore_retention_lease
+set holder = null,
+    expires_at = '-infinity'
+where holder = :holder;
 
 -- name: detached_leftovers$
 -- Tables named like a registered table's day partition (<table>_pYYYYMMDD), of a day before

@@ -7,10 +7,10 @@
 -- Migration lint (squawk, tests/test_lint.py), findings reviewed and accepted:
 --   * prefer-bigint-over-int: integer ids and references, on purpose. These tables hold
 --     thousands of rows (production: ~1,300 events, 3 bookmakers), and the odds tables repeat
---     event_id and bookmaker_id in every row, where 4 bytes less per column counts. Caveat: each
---     upsert (INSERT ... ON CONFLICT) draws an identity value even when the row exists, so
---     events.id advances once per event per scrape cycle: ~375,000 a day at 1,300 events every
---     5 minutes, 2^31 in about 15 years.
+--     event_id and bookmaker_id in every row, where 4 bytes less per column counts. The upserts
+--     (queries/reference.sql) update an existing row first and insert only a missing one, so an
+--     identity value is drawn per new row (and, rarely, by two sessions inserting the same new
+--     row at once), not per scrape cycle: 2^31 is far beyond any number of events.
 --   * require-lock-timeout, require-statement-timeout: every statement creates an object, or
 --     comments on or fills one, created in this migration: nothing to wait for, nothing slow.
 -- squawk-ignore-file prefer-bigint-over-int

@@ -35,7 +35,7 @@ comment on column scrape_runs.events_failed is 'Events the scraper reported as f
 -- stale_odds and error_summary look up the most recent runs.
 create index scrape_runs_started_at_idx on scrape_runs (started_at);
 comment on index scrape_runs_started_at_idx is 'Latest run (stale_odds) and runs since a time (error_summary, recent_scrape_runs).';
--- The seed's status index: the status command lists failed/partial runs.
+-- The seed's status index. No query came to use it; 0008_production drops it.
 create index scrape_runs_status_idx on scrape_runs (status);
 comment on index scrape_runs_status_idx is 'Runs in a given state (the seed''s idx_scrape_runs_status).';
 
@@ -54,7 +54,8 @@ create table scrape_errors (
 -- ACCESS EXCLUSIVE locks on scrape_runs, bookmakers and events (see odds_snapshots in 0003).
 -- The write path checks the ids (queries/scrape.sql, unknown_scrape_error_reference).
 -- Partitioned by day like the odds tables, so errors age out with them by dropping a day
--- instead of a DELETE (the production lesson in CONTEXT.md). Partitions: oddsstore_ensure_partitions.
+-- instead of a DELETE (the system the seed plan came from deleted rows in batches of 1,000 across
+-- its tables, tripping over foreign keys). Partitions: oddsstore_ensure_partitions.
 comment on table scrape_errors is 'Failures recorded during scrape runs. Daily partitions on occurred_at, dropped after the retention period.';
 comment on column scrape_errors.bookmaker_id is 'Bookmaker the error concerns; null for an error not specific to one bookmaker.';
 comment on column scrape_errors.event_id is 'Event the error concerns; null for a bookmaker-level or global error.';
@@ -63,6 +64,6 @@ comment on column scrape_errors.error_type is 'Short class of failure (timeout, 
 -- The errors of one run (stale_odds reads the latest run's errors).
 create index scrape_errors_scrape_run_id_idx on scrape_errors (scrape_run_id);
 comment on index scrape_errors_scrape_run_id_idx is 'Errors of one run: stale_odds (latest run), scrape_errors_of_run.';
--- The seed's bookmaker index: failure history of one bookmaker.
+-- The seed's bookmaker index. No query came to use it; 0008_production drops it.
 create index scrape_errors_bookmaker_id_idx on scrape_errors (bookmaker_id);
 comment on index scrape_errors_bookmaker_id_idx is 'Errors of one bookmaker (the seed''s idx_scrape_errors_bookmaker).';

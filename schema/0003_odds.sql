@@ -5,6 +5,8 @@
 -- day, both with the same bounds, so a day of history is dropped as a unit (never deleted row by
 -- row). There is no DEFAULT partition: a row whose day has no partition is an error, not a
 -- silent 24 GB catch-all. Partitions are made by oddsstore_ensure_partitions (0004).
+-- market_odds (every market of every snapshot) was replaced by the change log market_changes
+-- and market_current in 0005_change_only, which moved its rows and dropped it.
 --
 -- Migration lint (squawk, tests/test_lint.py), findings reviewed and accepted:
 --   * prefer-bigint-over-int: event_id and bookmaker_id have the type of the keys they
@@ -60,8 +62,9 @@ create table market_odds (
     outcomes            jsonb            not null
 ) partition by range (captured_at);
 -- No primary key and no foreign key to odds_snapshots, on purpose:
---  * a foreign key into the partitioned snapshot table cost 4.5x of COPY throughput here
---    (CONTEXT.md) and would have to carry captured_at anyway;
+--  * a foreign key into the partitioned snapshot table cost 4.5x of COPY throughput in a
+--    measurement on a 2-core machine before this schema was written, and would have to carry
+--    captured_at anyway;
 --  * (snapshot_id, betpawa_market_id, line) is unique by construction: the write path rejects a
 --    snapshot listing the same market and line twice, and each snapshot gets fresh ids from the
 --    sequence inside the transaction that writes its markets.

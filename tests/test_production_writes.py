@@ -227,14 +227,10 @@ async def test_a_late_snapshot_between_prepare_and_drop_keeps_its_markets(store:
     await store.write_snapshots([snapshot(event, bookmaker, kept_later, markets)])
     cutoff = midnight(-2)
     async with store.pool.acquire() as connection:
-        await store.queries.lock_retention(connection)
-        try:
-            async with connection.transaction():
-                await store.queries.prepare_retention(connection, cutoff=cutoff)
-            late = midnight(-2) + timedelta(hours=1)  # before the pair's first snapshot of the kept day
-            await store.write_snapshots([snapshot(event, bookmaker, late, markets)])
-        finally:
-            await store.queries.unlock_retention(connection)
+        async with connection.transaction():
+            await store.queries.prepare_retention(connection, cutoff=cutoff)
+        late = midnight(-2) + timedelta(hours=1)  # before the pair's first snapshot of the kept day
+        await store.write_snapshots([snapshot(event, bookmaker, late, markets)])
         await partitions.drop_expired(connection, store.queries, cutoff.date())
     assert len(await store.odds_at(event.id, late)) == 5
     assert len(await store.odds_at(event.id, kept_later)) == 5

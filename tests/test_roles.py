@@ -37,6 +37,11 @@ def dbname_of(dsn: str) -> str:
     return urlsplit(dsn).path.lstrip("/")
 
 
+def since_0006() -> int:
+    """How many migrations a rollback of 0006_roles undoes: it and every later one."""
+    return len(read_migrations(str(sql_directory("schema"))).filter(lambda m: m.id >= "0006_roles"))
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 
@@ -76,6 +81,14 @@ async def execute(dsn: str, *statements: str) -> None:
     try:
         for statement in statements:
             await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def execute_args(dsn: str, statement: str, *args: Any) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement, *args)
     finally:
         await connection.close()
 
@@ -321,16 +334,18 @@ async def test_reader_reads_everything_and_writes_nothing(logins: Logins, store:
 # --- the owner -----------------------------------------------------------------------------------
 
 
-async def test_owner_drops_expired_days_the_writer_created(logins: Logins) -> None:
+async def test_owner_drops_expired_days(logins: Logins) -> None:
+    # An expired day, created by the owner: the writer may not create days outside the window
+    # (test_production.py), so an old day is something a backfill by the owner left.
     old = today() - timedelta(days=40)
     async with connect(logins.writer) as writer, OddsStore.connect(logins.owner, min_size=1, max_size=1) as owner:
         world = await reference_data(writer)
         await writer.write_snapshots([snapshot(world.events[0], world.bookmakers[0], datetime.now(UTC))])
         create_old_day = "select oddsstore_ensure_partitions($1::date, $1::date)"
-        await writer.pool.execute(create_old_day, old)
+        await owner.pool.execute(create_old_day, old)
         assert set(await owner.drop_expired_partitions(retention_days=30)) == partition_names(old)
         # The SQL function (for pg_cron) works for the owner as well.
-        await writer.pool.execute(create_old_day, old)
+        await owner.pool.execute(create_old_day, old)
         dropped = await owner.pool.fetchval("select array_agg(n) from oddsstore_drop_expired_partitions(30) as n")
         assert set(dropped) == partition_names(old)
         assert {p.day for p in await owner.partitions()} == {today()}
@@ -378,17 +393,18 @@ async def test_rolling_back_0006_drops_the_roles_nothing_else_uses() -> None:
     server = embedded.get_server(workdir / "pg", cleanup_mode="delete")
     try:
         dsn = server.get_uri()
-        roles = "select array_agg(rolname::text order by rolname) from pg_roles where rolname like 'oddsstore\\_%'"
-        # 0006 and the migrations after it (rolled back newest first).
-        since_roles = len(read_migrations(str(sql_directory("schema"))).filter(lambda m: m.id >= "0006_roles"))
+        roles = (
+            "select array_agg(rolname::text order by rolname) from pg_roles "
+            "where rolname in ('oddsstore_reader', 'oddsstore_writer')"
+        )
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
         await execute(dsn, "create role scraper login in role oddsstore_writer")
-        migrations.rollback(dsn, since_roles)
+        migrations.rollback(dsn, since_0006())
         assert await fetchval(dsn, roles) == ["oddsstore_writer"]  # kept: scraper is a member
         await execute(dsn, "drop role scraper")
         migrations.apply(dsn)
-        migrations.rollback(dsn, since_roles)
+        migrations.rollback(dsn, since_0006())
         assert await fetchval(dsn, roles) is None
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
@@ -416,12 +432,14 @@ async def test_non_superuser_owner_in_a_database_closed_to_public(pg_server: Ser
             f'revoke connect, temporary on database "{database}" from public',
             "revoke all on schema public from public",
         )
-        assert "0006_roles" in migrations.apply(owner_dsn)
+        assert migrations.apply(owner_dsn)[-1] == "0008_production"
         async with login_roles(pg_server, pg_server.dsn(database), owner=owner) as made:
             async with connect(made.writer) as writer:
                 world = await reference_data(writer)
                 await writer.write_snapshots([snapshot(world.events[0], world.bookmakers[0], datetime.now(UTC))])
-                await writer.pool.execute("select oddsstore_ensure_partitions($1, $1)", today() - timedelta(days=40))
+                await execute_args(
+                    owner_dsn, "select oddsstore_ensure_partitions($1, $1)", today() - timedelta(days=40)
+                )
                 with permission_denied():
                     await writer.pool.execute("create table public.intruder (id integer)")
             async with connect(made.reader) as reader:
