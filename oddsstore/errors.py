@@ -51,3 +51,7 @@ class QueryLoadError(OddsStoreError):
 
 class MigrationError(OddsStoreError):
     """Applying or rolling back the schema failed."""
+
+
+class ConnectError(OddsStoreError):
+    """Connecting or authenticating to PostgreSQL failed; the cause says why."""

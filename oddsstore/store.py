@@ -93,6 +93,7 @@ class OddsStore:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         days_ahead: int = DEFAULT_DAYS_AHEAD,
         remember_writes: bool = True,
+        connect_timeout: float = 10.0,
         **pool_options: Any,
     ) -> _Connecting:
         """Open a store on ``dsn``; use as ``store = await OddsStore.connect(dsn)`` or
@@ -106,6 +107,8 @@ class OddsStore:
             (a 16-byte fingerprint and the key of each, about 130 bytes a market) so that the
             next write validates and sends only the markets that changed. ``False`` sends every
             market every time: slower, the same answers.
+        :param connect_timeout: seconds to wait for each connection to be established (asyncpg's
+            ``timeout``) before giving up.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
             An ``init`` callback runs after oddsstore's own connection setup.
         """
@@ -120,7 +123,9 @@ class OddsStore:
                 if user_init is not None:
                     await user_init(connection)
 
-            pool = await asyncpg.create_pool(migrations.asyncpg_dsn(dsn), init=init, **pool_options)
+            pool = await asyncpg.create_pool(
+                migrations.asyncpg_dsn(dsn), init=init, timeout=connect_timeout, **pool_options
+            )
             return cls(
                 pool,
                 dsn,
@@ -310,6 +315,28 @@ class OddsStore:
         """The most recent scrape runs, newest first."""
         runs: list[ScrapeRun] = await self._query("recent_scrape_runs", limit=limit)
         return runs
+
+    async def abandon_limit(self) -> timedelta:
+        """How long a run may stay ``running`` before :meth:`close_abandoned_scrape_runs` closes it:
+        an hour, or three times the longest run that ended in the last 7 days if that is longer."""
+        limit: timedelta = await self._query("abandon_limit")
+        return limit
+
+    async def close_abandoned_scrape_runs(self, older_than: timedelta | None = None) -> list[ScrapeRun]:
+        """Close as ``failed`` every run still ``running`` longer than ``older_than`` after it
+        started (default :meth:`abandon_limit`): runs whose scraper was stopped before it could
+        close them. Each gets a scrape error of type ``abandoned`` saying why. Returns the runs
+        closed, by id.
+
+        :raises InvalidInputError: ``older_than`` is not positive.
+        """
+        limit = await self.abandon_limit() if older_than is None else older_than
+        if limit <= timedelta(0):
+            raise InvalidInputError(f"older_than must be positive, got {limit}")
+        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+            await partitions.ensure(connection, self.queries, [partitions.utc_day(datetime.now(UTC))])
+            closed: list[ScrapeRun] = await self.queries.close_abandoned_scrape_runs(connection, older_than=limit)
+        return closed
 
     async def scrape_errors(self, run_id: int) -> list[ScrapeError]:
         """The errors one run recorded, oldest first."""

@@ -68,3 +68,40 @@ select id, scrape_run_id, bookmaker_id, event_id, error_type, error_message, occ
 from scrape_errors
 where scrape_run_id = :run_id
 order by occurred_at, id;
+
+-- name: abandon_limit$
+-- How long a run may stay 'running' before it counts as abandoned (its scraper killed before it
+-- could close it): an hour, six cycles at the slowest usual cadence (a scrape every 5-10 minutes),
+-- or three times the longest run that ended in the last 7 days when runs take longer than that.
+-- greatest() ignores the null of a database with no ended runs.
+select greatest(
+    interval '1 hour',
+    3 * (select max(completed_at - started_at)
+         from scrape_runs
+         where status <> 'running' and completed_at > now() - interval '7 days')
+);
+
+-- name: close_abandoned_scrape_runs
+-- record: ScrapeRun
+-- Close as 'failed' every run still 'running' :older_than after it started, and record why as a
+-- scrape error of type 'abandoned' (so error_summary and the status command show it). The caller
+-- makes sure today's scrape_errors partition exists, in the same transaction.
+with closed as (
+    update scrape_runs
+    set status = 'failed',
+        completed_at = now()
+    where status = 'running'
+      and started_at < now() - :older_than::interval
+    returning id, status, started_at, completed_at, events_scraped, events_failed, trigger
+),
+
+reasons as (
+    insert into scrape_errors (scrape_run_id, error_type, error_message)
+    select id, 'abandoned', format('still running %s after it started (was its scraper stopped?); closed as failed',
+                                   :older_than::interval)
+    from closed
+)
+
+select id, status, started_at, completed_at, events_scraped, events_failed, trigger
+from closed
+order by id;

