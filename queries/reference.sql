@@ -2,7 +2,7 @@
 -- and returns the stored row, so a scraper can send the same data every cycle and learn the ids.
 
 -- name: upsert_sport^
--- record: Sport
+-- record_class: Sport
 -- Rename the sport with this slug, or insert it. Update first: an INSERT ... ON CONFLICT draws
 -- an identity value even when the row exists, and scrapers send the same rows every cycle.
 with updated as (
@@ -25,7 +25,7 @@ union all
 select id, name, slug from inserted;
 
 -- name: upsert_tournament^
--- record: Tournament
+-- record_class: Tournament
 -- Return the tournament with this sport, name and country, inserting it if missing (look first,
 -- as upsert_sport updates first: an INSERT ... ON CONFLICT would draw an identity value).
 with existing as (
@@ -48,7 +48,7 @@ union all
 select id, sport_id, name, country from inserted;
 
 -- name: upsert_bookmaker^
--- record: Bookmaker
+-- record_class: Bookmaker
 -- Update the name and base URL of the bookmaker with this slug, or insert it (update first, as
 -- upsert_sport does).
 with updated as (
@@ -72,7 +72,7 @@ union all
 select id, name, slug, base_url from inserted;
 
 -- name: upsert_event^
--- record: Event
+-- record_class: Event
 -- Update the event with this betpawa_event_id (a rescheduled match moves its kickoff; it does
 -- not become a second event), or insert it (update first, as upsert_sport does).
 with updated as (
@@ -100,7 +100,7 @@ union all
 select id, tournament_id, betpawa_event_id, home_team, away_team, kickoff from inserted;
 
 -- name: link_event_bookmaker^
--- record: EventBookmaker
+-- record_class: EventBookmaker
 -- Record that a bookmaker offers an event, with its own id and page for it when known (a known
 -- id or URL is kept when a later call omits it).
 insert into event_bookmakers as eb (event_id, bookmaker_id, bookmaker_event_id, event_url)
@@ -111,14 +111,14 @@ on conflict (event_id, bookmaker_id) do update
 returning eb.event_id, eb.bookmaker_id, eb.bookmaker_event_id, eb.event_url;
 
 -- name: get_event^
--- record: Event
+-- record_class: Event
 -- One event by id.
 select id, tournament_id, betpawa_event_id, home_team, away_team, kickoff
 from events
 where id = :event_id;
 
 -- name: list_bookmakers
--- record: Bookmaker
+-- record_class: Bookmaker
 -- All bookmakers, by id.
 select id, name, slug, base_url
 from bookmakers

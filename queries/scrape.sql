@@ -1,7 +1,7 @@
 -- Scrape run bookkeeping (schema/0002_scrape.sql).
 
 -- name: start_scrape_run^
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- Open a run in state 'running', started at :started_at (now when null; backfills and replays
 -- pass the time the run really started).
 insert into scrape_runs (status, trigger, started_at)
@@ -9,7 +9,7 @@ values ('running', :trigger, coalesce(:started_at::timestamptz, now()))
 returning id, status, started_at, completed_at, events_scraped, events_failed, trigger;
 
 -- name: finish_scrape_run^
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- Close a run with its final state and counts, completed at :completed_at (now when null); no
 -- row if the run does not exist.
 update scrape_runs
@@ -54,7 +54,7 @@ from unnest(
 ) as e (scrape_run_id, bookmaker_id, event_id, error_type, error_message, occurred_at);
 
 -- name: recent_scrape_runs
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- The most recent runs, newest first (served by scrape_runs_started_at_idx).
 select id, status, started_at, completed_at, events_scraped, events_failed, trigger
 from scrape_runs
@@ -62,7 +62,7 @@ order by started_at desc, id desc
 limit :limit;
 
 -- name: scrape_errors_of_run
--- record: ScrapeError
+-- record_class: ScrapeError
 -- The errors one run recorded, in the order they occurred.
 select id, scrape_run_id, bookmaker_id, event_id, error_type, error_message, occurred_at
 from scrape_errors
@@ -82,7 +82,7 @@ select greatest(
 );
 
 -- name: close_abandoned_scrape_runs
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- Close as 'failed' every run still 'running' :older_than after it started, and record why as a
 -- scrape error of type 'abandoned' (so error_summary and the status command show it). The caller
 -- makes sure today's scrape_errors partition exists, in the same transaction.

@@ -21,9 +21,12 @@ from collections.abc import Sequence
 import asyncpg
 
 from oddsstore.cli import arguments, database
+from oddsstore.cli.database import DSN_VARIABLES, mask_password
 from oddsstore.cli.render import note
 from oddsstore.errors import OddsStoreError
 from oddsstore.store import OddsStore
+
+__all__ = ["DSN_VARIABLES", "main", "mask_password"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
