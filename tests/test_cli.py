@@ -26,6 +26,7 @@ import pytest
 from conftest import World, snapshot
 
 from oddsstore import Arbitrage, Margin, MarketChange, OddsStore, PriceComparison, ScrapeRun, TournamentMargin, embedded
+from oddsstore.cli import main
 from oddsstore.cli.database import DSN_VARIABLES, mask_password
 
 BOOKMAKERS = ("BetPawa", "SportyBet", "Bet9ja")
@@ -129,6 +130,32 @@ def test_demo_writes_scrape_cycles_and_compares_bookmakers(dsn: str) -> None:
     assert "2/2" in run.stderr
     runs = succeeded(oddsstore("status", "--dsn", dsn)).split("\n\n")[1]
     assert runs.count("completed") == 2 and runs.count("demo") == 2
+
+
+def test_demo_prints_the_event_ids_and_the_next_commands_with_them(dsn: str) -> None:
+    out = succeeded(oddsstore("demo", "--dsn", dsn, "--events", "3", "--cycles", "1"))
+
+    assert "event ids: 1-3" in out
+    shown = next(line for line in out.splitlines() if line.startswith("Event "))
+    event = shown.split()[1].rstrip(":")
+    assert f"oddsstore compare {event} --dsn DSN" in out
+    assert f"oddsstore movement {event} 3743 --plot movement.png --dsn DSN" in out
+
+
+async def test_demo_reset_starts_afresh_and_refuses_a_database_with_other_data(dsn: str, store: OddsStore) -> None:
+    def demo(*extra: str) -> int:
+        return main(["demo", "--dsn", dsn, "--events", "3", "--cycles", "2", *extra])
+
+    assert await asyncio.to_thread(demo) == 0
+    assert await asyncio.to_thread(demo, "--events", "5", "--reset") == 0  # in process: its queries count
+
+    runs = await store.recent_scrape_runs()
+    assert [r.id for r in runs] == [2, 1]  # ids restarted: only the second demo's runs
+    assert [e.id for e in [await store.get_event(n) for n in range(1, 7)] if e] == [1, 2, 3, 4, 5]
+
+    await store.start_scrape_run("cron")
+    assert await asyncio.to_thread(demo, "--reset") == 1
+    assert len(await store.recent_scrape_runs()) == 3  # nothing was emptied
 
 
 @pytest.fixture
