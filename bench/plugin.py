@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.server import server, server_version
+from bench.server import server_version
+from oddsstore.testing import Server, start_embedded, workdir
 
 RESULTS = Path(__file__).parent / "results"
 BODIES = {
@@ -69,13 +72,25 @@ def measure(admin_dsn: str, tests: int) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _embedded() -> Iterator[Server]:
+    with workdir(prefix="oddsstore-bench-") as path:
+        yield from start_embedded(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plugin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=101, help="tests per measured session (default 101)")
-    parser.add_argument("--dsn", help="a server to use (its user may create databases); default: an embedded one")
+    parser.add_argument(
+        "--dsn", help="a server to use (its user may create databases); default: the plugin's own embedded one"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    with server(args.dsn) as admin_dsn:
+    with contextlib.ExitStack() as stack:
+        if args.dsn:
+            admin_dsn = args.dsn
+        else:  # the server the plugin starts when ODDSSTORE_TEST_DSN is not set (fsync off)
+            admin_dsn = stack.enter_context(_embedded()).dsn("postgres")
         results = {
             "server": {"version": asyncio.run(server_version(admin_dsn))},
             "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},

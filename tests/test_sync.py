@@ -43,6 +43,8 @@ def test_a_scrape_cycle_without_asyncio(dsn: str) -> None:
     assert [type(m) for m in latest] == [MarketOdds, MarketOdds]
     assert {m.bookmaker_id for m in latest} == {betpawa, sporty} and latest[0].outcomes[0].odds == 1.85
     assert [r.status.value for r in _recent(dsn)] == ["completed"]
+    rows = [m.model_dump() for m in latest]  # what pandas.DataFrame(rows) or polars.DataFrame(rows) takes
+    assert list(rows[0]) == list(MarketOdds.model_fields) and rows[0]["outcomes"][0]["odds"] == 1.85
 
 
 def _recent(dsn: str) -> list:  # type: ignore[type-arg]
