@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.server import server_version
-from oddsstore.testing import Server, start_embedded, workdir
+from oddsstore.testing import Server, memory_directory, start_embedded, workdir
 
 RESULTS = Path(__file__).parent / "results"
 BODIES = {
@@ -74,7 +74,7 @@ def measure(admin_dsn: str, tests: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _embedded() -> Iterator[Server]:
-    with workdir(prefix="oddsstore-bench-") as path:
+    with workdir(prefix="oddsstore-bench-", base=memory_directory()) as path:
         yield from start_embedded(path)
 
 

@@ -28,7 +28,16 @@ from oddsstore import Bookmaker, Event, OddsStore, runner
 from oddsstore.loader import Query, load_directory
 from oddsstore.paths import sql_directory
 from oddsstore.runner import Executor, QueryCallable
-from oddsstore.testing import DSN_VARIABLE, Server, database, server_from_dsn, start_embedded, start_postgres, workdir
+from oddsstore.testing import (
+    DSN_VARIABLE,
+    Server,
+    database,
+    memory_directory,
+    server_from_dsn,
+    start_embedded,
+    start_postgres,
+    workdir,
+)
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -37,7 +46,7 @@ __all__ = ["Server"]  # imported by tests that start databases of their own
 
 @pytest.fixture(scope="session")
 def _workdir() -> Iterator[Path]:
-    with workdir() as path:
+    with workdir(base=memory_directory()) as path:
         yield path
 
 
