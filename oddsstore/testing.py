@@ -165,8 +165,8 @@ MEMORY_NEEDED = 1 << 30  # bytes: a server, its template and a few clones, with 
 
 def memory_directory() -> Path | None:
     """``/dev/shm`` when it exists with a GiB free (a container's default 64 MB is too small):
-    a throwaway server's files there never wait for the disk. Creating a database from the
-    template took 56-83 ms there and 60-1,200 ms on disk, on this 2-core machine under load."""
+    a throwaway server's files there never wait for the disk (docs/testing.md: a fresh database
+    per test cost 72 ms there, 800-930 ms on a disk other processes were writing to)."""
     try:
         return MEMORY if shutil.disk_usage(MEMORY).free >= MEMORY_NEEDED else None
     except OSError:
