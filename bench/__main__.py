@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"where to write results (default {RESULTS})")
     parser.add_argument("--markdown", action="store_true", help="print the scale's last results as Markdown and exit")
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="measure the ingest only (every write path, one run); writes <scale>-ingest.json",
+    )
     args = parser.parse_args(argv)
+    if args.ingest_only:
+        return _ingest_only(args.dsn, SCALES[args.scale], args.results)
     if args.markdown:
         print(report.markdown(json.loads((args.results / f"{args.scale}.json").read_text())))
         return 0
@@ -91,6 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     json_path, png_path = report.write(results, args.results)
     print(report.table(results))
     print(f"\nwrote {json_path} and {png_path}")
+    return 0
+
+
+def _ingest_only(dsn: str | None, scale: Scale, directory: Path) -> int:
+    """The ingest figures alone: each path's observations per second and its ratio to seed_orm."""
+    load = os.getloadavg()
+    with server(dsn) as admin_dsn:
+        found = asyncio.run(ingest.run(admin_dsn, scale))
+    rate = {name: path["per_second"] for name, path in found["paths"].items()}
+    results = {
+        "scale": scale.name,
+        "ingest": found,
+        "ratios_to_seed_orm": {name: value / rate["seed_orm"] for name, value in rate.items()},
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load, "load_average_at_end": os.getloadavg()},
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{scale.name}-ingest.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    for name, value in sorted(rate.items()):
+        print(f"{name:>15}: {value:>10,.0f} obs/s  {value / rate['seed_orm']:6.2f}x seed_orm")
+    print(f"\nwrote {path}")
     return 0
 
 

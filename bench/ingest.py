@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import io
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +111,9 @@ class CopyFloorPath:
         connection = await asyncpg.connect(asyncpg_dsn(dsn))
         # The fields the write path stages, so the floor encodes what oddsstore receives.
         snapshots = BinaryCopy(SNAPSHOT_TABLE, await table_columns(connection, SNAPSHOT_TABLE), STAGE_SNAPSHOT_COLUMNS)
-        markets = BinaryCopy(MARKET_TABLE, await table_columns(connection, MARKET_TABLE), STAGE_MARKET_COLUMNS)
+        # line_key: the stage table computes it (a generated column); the floor encodes it.
+        market_columns = (*STAGE_MARKET_COLUMNS, "line_key")
+        markets = BinaryCopy(MARKET_TABLE, await table_columns(connection, MARKET_TABLE), market_columns)
         return cls(connection, ids, snapshots, markets)
 
     async def prepare(self, cycle: Sequence[FeedSnapshot]) -> tuple[bytes, bytes]:
@@ -130,7 +133,10 @@ class CopyFloorPath:
                 "captured_at": snapshot["captured_at"],
             }
             snapshot_rows.append({**key, "id": snapshot_id, "scrape_run_id": None, "raw_response": None})
-            market_rows += [{**key, **market} for market in snapshot["markets"]]
+            market_rows += [
+                {**key, **market, "line_key": math.nan if market.get("line") is None else market["line"]}
+                for market in snapshot["markets"]
+            ]
         return self.snapshots.encode(snapshot_rows), self.markets.encode(market_rows)
 
     async def write(self, prepared: tuple[bytes, bytes]) -> None:

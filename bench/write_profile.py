@@ -38,20 +38,21 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
             gc.collect()
             gc.freeze()
             seconds: dict[str, float] = {}
-            began = time.perf_counter()
-            checked = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
-            valid = writes.check_markets(checked, 0, len(checked.snapshots))
-            seconds["validate"] = time.perf_counter() - began
-            step = list(range(len(valid)))
             async with store.pool.acquire() as connection, connection.transaction():
+                began = time.perf_counter()
+                checked = writes.validate_snapshots(batch, store._window(), store._written if remember else None)
+                seconds["validate"] = time.perf_counter() - began
                 days = {partitions.utc_day(snapshot["captured_at"]) for snapshot in checked.snapshots}
                 await partitions.ensure(connection, store.queries, days)
-                snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(valid))
+                snapshot_ids = await store.queries.reserve_snapshot_ids(connection, count=len(checked.snapshots))
                 began = time.perf_counter()
-                await writes._confirm_bases(connection, store.queries, valid)
+                valid = writes.check_markets(checked, 0, len(checked.snapshots), snapshot_ids, set())
+                seconds["validate"] += time.perf_counter() - began
+                began = time.perf_counter()
+                await writes._confirm_bases(connection, store.queries, checked, valid)
                 seconds["confirm"] = time.perf_counter() - began
                 began = time.perf_counter()
-                snapshot_rows, market_rows = writes._stage_rows(valid, snapshot_ids, step, None)
+                snapshot_rows, market_rows = writes._stage_rows(valid, None)
                 seconds["build rows"] = time.perf_counter() - began
                 began = time.perf_counter()
                 await connection.copy_records_to_table(
@@ -66,13 +67,10 @@ async def profile(dsn: str, events: int, cycles: int, remember: bool) -> list[di
                 seconds["merge"] = time.perf_counter() - began
             if remember:
                 store._remember(
-                    {
-                        (c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes._written(c, i)
-                        for i, c in zip(snapshot_ids, valid, strict=True)
-                    }
+                    {(c.snapshot["event_id"], c.snapshot["bookmaker_id"]): writes._written(c) for c in valid}
                 )
             if index:
-                observations = sum(len(checked.keys) for checked in valid)
+                observations = sum(len(set(c.keys)) for c in valid)
                 remembered = _memory_bytes(store._written)
                 found.append(
                     {

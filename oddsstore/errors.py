@@ -27,7 +27,8 @@ class UnknownReferenceError(InvalidInputError):
 
 
 class DuplicateSnapshotError(InvalidInputError):
-    """A snapshot for the same event, bookmaker and ``captured_at`` is already stored."""
+    """A snapshot for the same event, bookmaker and ``captured_at`` is already stored with other
+    markets, or is given twice in one batch."""
 
 
 class PermissionDeniedError(OddsStoreError):
@@ -36,8 +37,9 @@ class PermissionDeniedError(OddsStoreError):
 
 class ConnectionLostError(OddsStoreError):
     """The connection to PostgreSQL broke during the call. A write's transaction was rolled back
-    unless the break came while it committed, when its outcome is unknown: write it again (a
-    batch already stored is refused with :class:`DuplicateSnapshotError`)."""
+    unless the break came while it committed, when its outcome is unknown: write it again (the
+    snapshots already stored with the same markets are reported in ``WriteResult.already_stored``,
+    not stored twice)."""
 
 
 class QueryTimeoutError(OddsStoreError):

@@ -1,7 +1,7 @@
 """Pydantic models: what the store takes in, and the records its queries return.
 
 Input models (``*In``, :class:`Outcome`) validate strictly, because what they accept is stored for
-30 days: odds must be finite numbers above 1.0, names non-empty, datetimes timezone-aware.
+30 days: odds finite and not negative (or null), names non-empty, datetimes timezone-aware.
 Record models mirror the columns a named query returns (``-- record_class:`` in ``queries/*.sql``).
 """
 
@@ -20,8 +20,8 @@ def require_aware(value: datetime) -> datetime:
     """Return ``value`` if it carries a UTC offset; raise ``ValueError`` for a naive datetime."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
-            f"naive datetime {value.isoformat()} has no timezone; pass an aware datetime, "
-            "for example datetime.now(timezone.utc)"
+            f"naive datetime {value.isoformat()} has no timezone; pass an aware datetime: "
+            "datetime.now(UTC), or value.replace(tzinfo=UTC) for a UTC time such as datetime.utcnow() gives"
         )
     return value
 
@@ -37,9 +37,12 @@ def _check_optional_text(value: str | None) -> str | None:
 # Non-blank, no NUL (PostgreSQL text cannot hold it).
 Name = Annotated[str, Field(strict=True, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 OptionalText = Annotated[str | None, Field(strict=True, pattern=r"^[^\x00]*$")]
-# Decimal odds: a finite number above 1.0 (a price of 1.0 or less pays nothing back). Strings are
-# refused rather than parsed: a scraper handing over "1.85" has a parsing bug worth seeing.
-Odds = Annotated[float, Field(strict=True, gt=1.0, allow_inf_nan=False)]
+# Decimal odds as the bookmaker showed them: a finite number, not negative, or None. Real feeds
+# send placeholders for suspended outcomes (null, 0, 1.0, in-play 100.0 flagged inactive): they
+# are stored as given, and only a price above 1.0 on an active outcome is an offer (see
+# oddsstore_offer in schema/0007_real_data.sql). Strings are refused rather than parsed: a scraper
+# handing over "1.85" has a parsing bug worth seeing.
+Odds = Annotated[float | None, Field(strict=True, ge=0, allow_inf_nan=False)]
 OptionalNumber = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 
 
@@ -69,16 +72,25 @@ class _Record(BaseModel):
 
 
 class Outcome(_Input):
-    """One selection of a market: its name, decimal price, and whether it can be bet on now."""
+    """One selection of a market: its name, decimal price, and whether it can be bet on now.
+
+    It is on offer only when ``is_active`` and ``odds`` is above 1.0; any other price (None, 0,
+    1.0, a suspended 100.0) is a placeholder, stored as given and judged as suspended."""
 
     name: Name
     odds: Odds
     is_active: Flag = True
 
+    @property
+    def is_offer(self) -> bool:
+        """On offer: active, with a price above 1.0 (``oddsstore_offer`` in SQL)."""
+        return self.is_active and self.odds is not None and self.odds > 1.0
+
 
 class MarketIn(_Input):
-    """One market as a bookmaker showed it. ``(betpawa_market_id, line)`` identifies it within a
-    snapshot; handicap markets carry their handicap in ``line`` too."""
+    """One market (or one row of it) as a bookmaker showed it. ``(betpawa_market_id, line)``
+    identifies it within a snapshot; handicap markets carry their handicap in ``line`` too.
+    Rows of a snapshot with the same key are one market, their outcomes merged (docs/schema.md)."""
 
     betpawa_market_id: Name
     betpawa_market_name: Name
@@ -90,7 +102,7 @@ class MarketIn(_Input):
 
     @model_validator(mode="after")
     def _check(self) -> MarketIn:
-        if problem := duplicate_outcome([outcome.name for outcome in self.outcomes]):
+        if problem := conflicting_outcome([outcome.model_dump() for outcome in self.outcomes]):
             raise ValueError(problem)
         return self
 
@@ -106,8 +118,6 @@ class SnapshotIn(_Input):
 
     @model_validator(mode="after")
     def _check(self) -> SnapshotIn:
-        if problem := duplicate_market([(m.betpawa_market_id, m.line) for m in self.markets]):
-            raise ValueError(problem)
         if problem := unstorable_json(self.raw_response):
             raise ValueError(problem)
         return self
@@ -117,26 +127,18 @@ class SnapshotIn(_Input):
 # input too, which it validates without building models (writes.py).
 
 
-def duplicate_outcome(names: list[str]) -> str | None:
-    """Describe the first outcome name listed twice in a market, or return ``None``."""
-    if len(set(names)) == len(names):
-        return None
-    twice = next(name for name in names if names.count(name) > 1)
-    return f"outcome name {twice!r} appears twice"
-
-
-def duplicate_market(keys: list[tuple[str, float | None]]) -> str | None:
-    """Describe the first ``(betpawa_market_id, line)`` listed twice in a snapshot, or ``None``."""
-    if len(set(keys)) == len(keys):
-        return None
-    first_seen: dict[tuple[str, float | None], int] = {}
-    for index, key in enumerate(keys):
-        if key in first_seen:
+def conflicting_outcome(outcomes: list[dict[str, Any]]) -> str | None:
+    """Describe the first outcome name listed twice with different prices (or active flags) in a
+    market, or return ``None``. The same outcome listed twice is one outcome."""
+    seen: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        first = seen.setdefault(outcome["name"], outcome)
+        if (first.get("odds"), first.get("is_active", True)) != (outcome.get("odds"), outcome.get("is_active", True)):
             return (
-                f"duplicate market (betpawa_market_id={key[0]!r}, line={key[1]!r}) "
-                f"at markets[{first_seen[key]}] and markets[{index}]"
+                f"outcome {outcome['name']!r} is listed twice with different prices: "
+                f"odds {first.get('odds')!r} (is_active={first.get('is_active', True)}) and "
+                f"odds {outcome.get('odds')!r} (is_active={outcome.get('is_active', True)})"
             )
-        first_seen[key] = index
     return None
 
 
@@ -157,12 +159,34 @@ class ScrapeErrorIn(_Input):
     occurred_at: AwareDatetime | None = None
 
 
+class SkippedSnapshot(_Record):
+    """A snapshot ``write_snapshots(..., on_invalid="skip")`` did not store, and why.
+
+    ``position`` is its index in the batch; ``path`` names the offending item
+    (``snapshots[3].markets[12].outcomes[0].odds``); the ids are those it gave, when valid."""
+
+    position: int
+    path: str
+    reason: str
+    event_id: int | None
+    bookmaker_id: int | None
+    captured_at: datetime | None
+
+
 class WriteResult(_Record):
-    """What one ``write_snapshots`` call stored."""
+    """What one ``write_snapshots`` call stored.
+
+    ``snapshots``, ``markets`` and ``snapshot_ids`` (input order) count the snapshots stored by
+    this call; ``markets`` counts merged markets (rows of one key are one market).
+    ``already_stored``: positions in the batch of snapshots the database held already with the
+    same markets (a retried batch), not stored again. ``skipped``: with ``on_invalid="skip"``,
+    the invalid snapshots left out."""
 
     snapshots: int
     markets: int
     snapshot_ids: list[int]
+    already_stored: list[int] = []
+    skipped: list[SkippedSnapshot] = []
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -198,10 +222,45 @@ class Bookmaker(_Record):
     base_url: str | None
 
 
+class EventLinkIn(_Input):
+    """A bookmaker's listing of an event: its own id for it, and its page when known."""
+
+    bookmaker_id: Id
+    bookmaker_event_id: Name
+    event_url: OptionalText = None
+
+
+class EventIn(_Input):
+    """An event as a scraper registers it (:meth:`OddsStore.upsert_events`).
+
+    It is matched by ``sportradar_id`` when given, else by any of its ``bookmakers`` links
+    ``(bookmaker_id, bookmaker_event_id)``; an event matching neither is inserted. At least one
+    of the two keys is required."""
+
+    tournament_id: Id
+    home_team: Name
+    away_team: Name
+    kickoff: AwareDatetime
+    sportradar_id: Name | None = None
+    bookmakers: list[EventLinkIn] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> EventIn:
+        if self.sportradar_id is None and not self.bookmakers:
+            raise ValueError("an event needs a sportradar_id or at least one bookmaker link to be matched by")
+        ids = [link.bookmaker_id for link in self.bookmakers]
+        if len(set(ids)) < len(ids):
+            raise ValueError(f"bookmaker {next(i for i in ids if ids.count(i) > 1)} is linked twice")
+        return self
+
+
 class Event(_Record):
+    """An event. ``betpawa_event_id``: its id at the bookmaker with slug ``betpawa``, if linked."""
+
     id: int
     tournament_id: int
-    betpawa_event_id: str
+    sportradar_id: str | None = None
+    betpawa_event_id: str | None = None
     home_team: str
     away_team: str
     kickoff: datetime

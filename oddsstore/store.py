@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -31,6 +31,7 @@ from oddsstore.records import (
     ErrorSummary,
     Event,
     EventBookmaker,
+    EventIn,
     Margin,
     MarketChange,
     MarketOdds,
@@ -186,23 +187,102 @@ class OddsStore:
         return bookmaker
 
     async def upsert_event(
-        self, tournament_id: int, betpawa_event_id: str, home_team: str, away_team: str, kickoff: datetime
+        self,
+        tournament_id: int,
+        betpawa_event_id: str | None,
+        home_team: str,
+        away_team: str,
+        kickoff: datetime,
+        *,
+        sportradar_id: str | None = None,
     ) -> Event:
-        """Insert an event or update the one with ``betpawa_event_id`` (kickoff must be aware)."""
-        _aware("kickoff", kickoff)
-        for field, value in (
-            ("betpawa_event_id", betpawa_event_id),
-            ("home_team", home_team),
-            ("away_team", away_team),
-        ):
-            _text(field, value)
-        event: Event = await self._query(
-            "upsert_event",
-            tournament_id=tournament_id,
-            betpawa_event_id=betpawa_event_id,
-            home_team=home_team,
-            away_team=away_team,
-            kickoff=kickoff,
+        """Insert or update one event (see :meth:`upsert_events`, which registers many at once).
+
+        :param betpawa_event_id: the event's id at the bookmaker with slug ``betpawa`` (inserted,
+            named BetPawa, if missing); ``None`` for an event BetPawa does not list, which then
+            needs ``sportradar_id``.
+        :param kickoff: aware.
+        :param sportradar_id: the cross-bookmaker key; the event is matched by it when given.
+        :raises InvalidInputError: a bad field, or neither key given.
+        """
+        links: list[dict[str, Any]] = []
+        if betpawa_event_id is not None:
+            _text("betpawa_event_id", betpawa_event_id)
+            async with _server_errors():
+                betpawa: int = await self.queries.betpawa_bookmaker(self._pool)
+            links.append({"bookmaker_id": betpawa, "bookmaker_event_id": betpawa_event_id})
+        (event,) = await self.upsert_events(
+            [
+                {
+                    "tournament_id": tournament_id,
+                    "home_team": home_team,
+                    "away_team": away_team,
+                    "kickoff": kickoff,
+                    "sportradar_id": sportradar_id,
+                    "bookmakers": links,
+                }
+            ]
+        )
+        return event
+
+    async def upsert_events(self, events: Iterable[EventIn | Mapping[str, Any]]) -> list[Event]:
+        """Register a batch of events with their bookmaker links in one statement (one round trip).
+
+        Each event is matched by its ``sportradar_id`` when given (and stored under it), else by
+        any of its links ``(bookmaker_id, bookmaker_event_id)`` to an event without another
+        SportRadar id; an event matching neither is inserted, so one listed only at a
+        competitor is stored like any other. A matched event is written only where something
+        changed (a rescheduled kickoff, a SportRadar id learnt later); a scraper can send the
+        same events every cycle.
+
+        :param events: :class:`EventIn` objects or dicts of that shape.
+        :returns: the stored events, in input order.
+        :raises InvalidInputError: a bad field (naming the item), an event with neither key, the
+            same SportRadar id or bookmaker event id twice in the call, or a bookmaker event id
+            linked to another event already.
+        :raises UnknownReferenceError: a tournament or bookmaker that does not exist.
+        """
+        batch = writes.validate_events(events)
+        if not batch:
+            return []
+        links = [(position, link) for position, event in enumerate(batch, start=1) for link in event.bookmakers]
+        found: list[Event] = await self._query(
+            "upsert_events",
+            tournament_ids=[event.tournament_id for event in batch],
+            sportradar_ids=[event.sportradar_id for event in batch],
+            home_teams=[event.home_team for event in batch],
+            away_teams=[event.away_team for event in batch],
+            kickoffs=[event.kickoff for event in batch],
+            positions=[position for position, _ in links],
+            bookmaker_ids=[link.bookmaker_id for _, link in links],
+            bookmaker_event_ids=[link.bookmaker_event_id for _, link in links],
+            event_urls=[link.event_url for _, link in links],
+        )
+        return found
+
+    async def find_event(
+        self,
+        *,
+        sportradar_id: str | None = None,
+        bookmaker_id: int | None = None,
+        bookmaker_event_id: str | None = None,
+    ) -> Event | None:
+        """One event by its SportRadar id, or by a bookmaker's own id for it; ``None`` if unknown.
+
+        Pass either ``sportradar_id`` or both ``bookmaker_id`` and ``bookmaker_event_id``.
+        """
+        by_bookmaker = bookmaker_id is not None and bookmaker_event_id is not None
+        if (sportradar_id is None) == (not by_bookmaker) or (bookmaker_id is None) != (bookmaker_event_id is None):
+            raise InvalidInputError(
+                "find_event takes sportradar_id, or bookmaker_id with bookmaker_event_id, "
+                f"got sportradar_id={sportradar_id!r}, bookmaker_id={bookmaker_id!r}, "
+                f"bookmaker_event_id={bookmaker_event_id!r}"
+            )
+        event: Event | None = await self._query(
+            "find_event",
+            sportradar_id=sportradar_id,
+            bookmaker_id=bookmaker_id,
+            bookmaker_event_id=bookmaker_event_id,
         )
         return event
 
@@ -346,20 +426,42 @@ class OddsStore:
     # --- odds ----------------------------------------------------------------------------------
 
     async def write_snapshots(
-        self, snapshots: Iterable[SnapshotIn | Mapping[str, Any]], scrape_run_id: int | None = None
+        self,
+        snapshots: Iterable[SnapshotIn | Mapping[str, Any]],
+        scrape_run_id: int | None = None,
+        *,
+        on_invalid: Literal["raise", "skip"] = "raise",
+        unknown_keys: Literal["ignore", "reject"] = "ignore",
     ) -> WriteResult:
-        """Store a batch of snapshots in one transaction: all or nothing.
+        """Store a batch of snapshots in one transaction.
+
+        Markets listed in several rows (same ``betpawa_market_id`` and ``line``) are one market,
+        their outcomes merged; outcomes are stored sorted by name, so a reorder is no change.
+        Placeholder prices (None, 0, 1.0, a suspended 100.0) are stored as given and never
+        judged as prices (docs/schema.md). A snapshot the database holds already with the same
+        markets (a batch re-sent after a lost connection) is not stored again and is listed in
+        ``already_stored``.
 
         :param snapshots: :class:`SnapshotIn` objects or dicts of that shape.
         :param scrape_run_id: the run that produced them, recorded on every snapshot.
-        :returns: counts and the new snapshot ids, in input order.
-        :raises InvalidInputError: a bad field (the message names the item), a market listed twice
-            in a snapshot, or a snapshot repeated in the batch.
+        :param on_invalid: ``"raise"`` (all or nothing: the first invalid snapshot raises and
+            nothing is stored) or ``"skip"``: every valid snapshot is stored, each invalid one
+            is left out whole, listed in the result's ``skipped`` with its path and reason, and
+            recorded in ``scrape_errors`` (``parse_error``, with its event and bookmaker) under
+            ``scrape_run_id`` when given, in the same transaction.
+        :param unknown_keys: keys of a snapshot, market or outcome dict that the store does not
+            model (a scraper's ``market_groups``, ``unavailable_at``): ``"ignore"`` drops them
+            (they are not stored); ``"reject"`` makes the snapshot invalid, to catch typos.
+        :returns: counts, the new snapshot ids in input order, the snapshots already stored and
+            those skipped.
+        :raises InvalidInputError: a bad field (the message names the item), a market whose rows
+            disagree on its name or handicap, an outcome listed twice with different prices, or
+            a snapshot repeated in the batch (with ``on_invalid="raise"``).
         :raises OutsidePartitionWindowError: a ``captured_at`` older than the retention period or
-            more than ``days_ahead`` days ahead.
+            more than ``days_ahead`` days ahead (with ``on_invalid="raise"``).
         :raises UnknownReferenceError: an event, bookmaker or scrape run that does not exist.
         :raises DuplicateSnapshotError: a snapshot with the same event, bookmaker and time is
-            already stored.
+            already stored with other markets.
 
         All in one transaction, the partitions it needs included: one call creates missing
         partitions (none on most writes), one reserves snapshot ids; then per chunk (one, or up
@@ -374,16 +476,31 @@ class OddsStore:
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
         ):
             raise InvalidInputError(f"scrape_run_id must be a positive integer or None, got {scrape_run_id!r}")
-        batch = writes.validate_snapshots(snapshots, self._window(), self._written if self.remember_writes else None)
-        if not batch.snapshots:
+        if on_invalid not in ("raise", "skip") or unknown_keys not in ("ignore", "reject"):
+            raise InvalidInputError(
+                f"on_invalid must be 'raise' or 'skip' and unknown_keys 'ignore' or 'reject', "
+                f"got {on_invalid!r} and {unknown_keys!r}"
+            )
+        batch = writes.validate_snapshots(
+            snapshots,
+            self._window(),
+            self._written if self.remember_writes else None,
+            reject_unknown_keys=unknown_keys == "reject",
+            skip_invalid=on_invalid == "skip",
+        )
+        if not batch.snapshots and not batch.skipped:
             return WriteResult(snapshots=0, markets=0, snapshot_ids=[])
         days = [partitions.utc_day(snapshot["captured_at"]) for snapshot in batch.snapshots]
+        if batch.skipped and scrape_run_id is not None:
+            days.append(partitions.utc_day(datetime.now(UTC)))  # their scrape_errors rows
         try:
             async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
                 await partitions.ensure(connection, self.queries, days)
                 result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
-            raise type(exc)(f"{writes.locate(batch.snapshots, str(exc))}{exc}") from exc.__cause__
+            if exc.__cause__ is None:  # raised by the write path, naming the snapshot already
+                raise
+            raise type(exc)(f"{writes.locate(batch, str(exc))}{exc}") from exc.__cause__
         if self.remember_writes:
             self._remember(written)
         return result
@@ -687,7 +804,11 @@ async def _server_errors() -> AsyncIterator[None]:
         raise UnknownReferenceError(exc.detail or str(exc)) from exc
     except asyncpg.UniqueViolationError as exc:
         if (exc.table_name or "").startswith("odds_snapshots"):
-            raise DuplicateSnapshotError(f"snapshot already stored: {exc.detail}") from exc
+            # The detail is hidden from roles that cannot read every key column (the writer).
+            key = exc.detail or "Key (event_id, bookmaker_id, captured_at) already present"
+            raise DuplicateSnapshotError(
+                f"snapshot already stored (written meanwhile by another writer?): {key}"
+            ) from exc
         raise InvalidInputError(exc.detail or str(exc)) from exc
     except asyncpg.CheckViolationError as exc:
         if "no partition" in str(exc):

@@ -1,9 +1,15 @@
 """The snapshot write path: validate a batch, then store it with COPY in a few round trips per chunk.
 
+Scrapers hand over what bookmakers list: one market may come in several rows (BetPawa's correct
+score in 15), with outcomes in any order, placeholders for suspended prices and keys the store
+does not model. Rows of a snapshot with the same market key are merged into one market, outcomes
+sorted by name (:func:`merge_rows`), so a reorder is no change.
+
 Between two scrape cycles about 5% of markets change, so a store remembers, per event x
-bookmaker pair, the snapshot it last wrote and a fingerprint of each market exactly as it was
-given (:class:`Written`). A market of the next snapshot with the same fingerprint is the same
-input again: it was validated and stored last time, and is neither validated nor sent again.
+bookmaker pair, the snapshot it last wrote and a fingerprint of each market row exactly as it
+was given (:class:`Written`). A row of the next snapshot with the same fingerprint is the same
+input again: it was validated and stored last time, and is neither validated nor sent again
+(unless another row of its market changed).
 Before the memory is used, the database confirms under the merge lock that the pair's latest
 snapshot is still the remembered one (``stale_bases`` in ``queries/odds.sql``); a pair written
 meanwhile by another process, forgotten by retention, or not remembered is sent whole.
@@ -25,21 +31,28 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from oddsstore.errors import DuplicateSnapshotError, InvalidInputError, OutsidePartitionWindowError
+from oddsstore.errors import (
+    DuplicateSnapshotError,
+    InvalidInputError,
+    OutsidePartitionWindowError,
+    UnknownReferenceError,
+)
 from oddsstore.partitions import PartitionWindow
 from oddsstore.records import (
     AwareDatetime,
+    EventIn,
     Flag,
     Id,
+    MarketOdds,
     Name,
     Odds,
     OptionalNumber,
     OptionalText,
     ScrapeErrorIn,
+    SkippedSnapshot,
     SnapshotIn,
     WriteResult,
-    duplicate_market,
-    duplicate_outcome,
+    conflicting_outcome,
     unstorable_json,
 )
 from oddsstore.runner import Queries
@@ -70,17 +83,19 @@ STAGE_MARKET_COLUMNS = (
 
 # The write path validates dicts against these TypedDicts rather than building SnapshotIn models:
 # the same field types and constraints (shared with records.py), without making model objects.
+# Each exists twice: keys the store does not model (a scraper's market_groups, unavailable_at)
+# are ignored (dropped, not stored) by default, and refused with unknown_keys="reject".
 # tests/test_bad_input.py checks that they have exactly the fields of the models.
 
 
-@with_config(ConfigDict(extra="forbid"))
+@with_config(ConfigDict(extra="ignore"))
 class OutcomeDict(TypedDict):
     name: Name
     odds: Odds
     is_active: NotRequired[Flag]
 
 
-@with_config(ConfigDict(extra="forbid"))
+@with_config(ConfigDict(extra="ignore"))
 class MarketDict(TypedDict):
     betpawa_market_id: Name
     betpawa_market_name: Name
@@ -91,16 +106,7 @@ class MarketDict(TypedDict):
     outcomes: Annotated[list[OutcomeDict], Field(min_length=1)]
 
 
-@with_config(ConfigDict(extra="forbid"))
-class SnapshotDict(TypedDict):
-    event_id: Id
-    bookmaker_id: Id
-    captured_at: AwareDatetime
-    markets: list[MarketDict]
-    raw_response: NotRequired[Any]
-
-
-@with_config(ConfigDict(extra="forbid"))
+@with_config(ConfigDict(extra="ignore"))
 class EnvelopeDict(TypedDict):
     """A snapshot with its markets as given: they are validated one by one, unless remembered."""
 
@@ -111,10 +117,40 @@ class EnvelopeDict(TypedDict):
     raw_response: NotRequired[Any]
 
 
-_SNAPSHOTS = TypeAdapter(list[SnapshotDict])
-_ENVELOPES = TypeAdapter(list[EnvelopeDict])
-_MARKETS = TypeAdapter(list[MarketDict])
+@with_config(ConfigDict(extra="forbid"))
+class StrictOutcomeDict(TypedDict):
+    name: Name
+    odds: Odds
+    is_active: NotRequired[Flag]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class StrictMarketDict(TypedDict):
+    betpawa_market_id: Name
+    betpawa_market_name: Name
+    line: NotRequired[OptionalNumber]
+    handicap_type: NotRequired[OptionalText]
+    handicap_home: NotRequired[OptionalNumber]
+    handicap_away: NotRequired[OptionalNumber]
+    outcomes: Annotated[list[StrictOutcomeDict], Field(min_length=1)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class StrictEnvelopeDict(TypedDict):
+    event_id: Id
+    bookmaker_id: Id
+    captured_at: AwareDatetime
+    markets: list[Any]
+    raw_response: NotRequired[Any]
+
+
+# By unknown_keys == "reject": the adapters for a list and for one item.
+_ENVELOPES = {False: TypeAdapter(list[EnvelopeDict]), True: TypeAdapter(list[StrictEnvelopeDict])}
+_ENVELOPE = {False: TypeAdapter(EnvelopeDict), True: TypeAdapter(StrictEnvelopeDict)}
+_MARKETS = {False: TypeAdapter(list[MarketDict]), True: TypeAdapter(list[StrictMarketDict])}
+_MARKET = {False: TypeAdapter(MarketDict), True: TypeAdapter(StrictMarketDict)}
 _SCRAPE_ERRORS = TypeAdapter(list[ScrapeErrorIn])
+_EVENTS = TypeAdapter(list[EventIn])
 
 
 MarketKey = tuple[str, float | None]
@@ -124,7 +160,7 @@ Pair = tuple[int, int]
 @dataclass(frozen=True, slots=True)
 class Written:
     """What a store last wrote for one event x bookmaker pair: the snapshot, and each of its
-    markets' fingerprint (see :func:`fingerprint`) with the market's key."""
+    market rows' fingerprint (see :func:`fingerprint`) with the row's market key."""
 
     snapshot_id: int
     captured_at: datetime
@@ -133,15 +169,24 @@ class Written:
 
 @dataclass(slots=True)
 class Checked:
-    """One validated snapshot: each market's key and fingerprint, by position, and the validated
-    markets by position: all of them, or those whose fingerprint ``base`` does not hold (the
-    others are the same input as in the base snapshot)."""
+    """One validated snapshot of a batch.
 
+    Per row as given: its market key and fingerprint. ``rows``: the rows validated so far, by
+    number. ``markets``: the merged markets to stage, by key: all of them, or with a ``base``
+    those whose rows differ from the base's (the others are the same input as in the base
+    snapshot); ``gone``: the keys of the base the snapshot no longer lists. ``stored``: the
+    database holds a snapshot with this event, bookmaker and time already."""
+
+    position: int
     snapshot: EnvelopeDict
+    snapshot_id: int
     keys: list[MarketKey]
     fingerprints: list[bytes | None]
-    markets: dict[int, MarketDict]
+    rows: dict[int, MarketDict]
+    markets: dict[MarketKey, MarketDict]
+    gone: list[MarketKey]
     base: Written | None
+    stored: bool = False
 
 
 def fingerprint(market: Any) -> bytes | None:
@@ -155,104 +200,284 @@ def fingerprint(market: Any) -> bytes | None:
     return blake2b(encoded, digest_size=16).digest()
 
 
-@dataclass(frozen=True, slots=True)
+class Invalid(Exception):
+    """One snapshot cannot be stored: ``path`` names the item, ``reason`` says why; ``context``
+    names the snapshot in the message (`` (event_id=1, bookmaker_id=2)``)."""
+
+    def __init__(self, path: str, reason: str, context: str = "") -> None:
+        super().__init__(f"{path}{context}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(slots=True)
 class Batch:
     """A batch whose snapshots are validated but whose markets are not yet (see :func:`check_markets`)."""
 
-    items: list[Any]  # as given, for messages naming the first bad item
-    snapshots: list[EnvelopeDict]
+    items: list[Any]  # as given
+    snapshots: list[EnvelopeDict]  # the valid ones
+    positions: list[int]  # each valid snapshot's index in items
     written: Mapping[Pair, Written] | None  # what the store remembers; None: it does not
     per_pair: Counter[Pair]  # snapshots per pair in the batch
+    reject_unknown_keys: bool
+    skip_invalid: bool
+    skipped: list[SkippedSnapshot]
+    already_stored: list[int]
+
+    def invalid(self, position: int, problem: Invalid) -> None:
+        """Skip the snapshot at ``position`` (``on_invalid="skip"``), or raise the problem."""
+        if not self.skip_invalid:
+            raise InvalidInputError(str(problem))
+        item = self.items[position]
+        known = item if isinstance(item, Mapping) else {}
+        captured_at = known.get("captured_at")
+        self.skipped.append(
+            SkippedSnapshot(
+                position=position,
+                path=problem.path,
+                reason=problem.reason,
+                event_id=_id(known.get("event_id")),
+                bookmaker_id=_id(known.get("bookmaker_id")),
+                captured_at=captured_at if isinstance(captured_at, datetime) and captured_at.tzinfo else None,
+            )
+        )
+
+
+def _id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else None
 
 
 def validate_snapshots(
     snapshots: Iterable[SnapshotIn | Mapping[str, Any]],
     window: PartitionWindow,
     written: Mapping[Pair, Written] | None,
+    *,
+    reject_unknown_keys: bool = False,
+    skip_invalid: bool = False,
 ) -> Batch:
-    """Validate the snapshots of a batch but not their markets; raise naming the first bad one.
+    """Validate the snapshots of a batch but not their markets.
 
-    Raises :class:`InvalidInputError` (bad field, duplicate snapshot in the batch, raw_response
-    not storable) or :class:`OutsidePartitionWindowError`.
+    A bad field, a snapshot repeated in the batch, a raw_response that is not storable, or a
+    ``captured_at`` outside the window makes a snapshot invalid: raised as
+    :class:`InvalidInputError` (:class:`DuplicateSnapshotError`,
+    :class:`OutsidePartitionWindowError`) naming the first, or with ``skip_invalid`` left out
+    and listed in ``Batch.skipped``.
     """
     items = [item.model_dump() if isinstance(item, BaseModel) else item for item in snapshots]
+    batch = Batch(items, [], [], written, Counter(), reject_unknown_keys, skip_invalid, [], [])
     try:
-        envelopes = _ENVELOPES.validate_python(items)
+        envelopes: list[EnvelopeDict | None] = list(_ENVELOPES[reject_unknown_keys].validate_python(items))
     except ValidationError:
-        raise _first_problem(items) from None
+        envelopes = []
+        for position, item in enumerate(items):
+            try:
+                envelopes.append(_ENVELOPE[reject_unknown_keys].validate_python(item))
+            except ValidationError as exc:
+                batch.invalid(position, _describe(exc, f"snapshots[{position}]", item))
+                envelopes.append(None)
     first_seen: dict[tuple[int, int, datetime], int] = {}
-    for index, snapshot in enumerate(envelopes):
-        where = f"snapshots[{index}] ({_name(snapshot)})"
+    for position, snapshot in enumerate(envelopes):
+        if snapshot is None:
+            continue
+        where = f"snapshots[{position}] ({_name(snapshot)})"
         if snapshot["captured_at"] not in window:
-            raise OutsidePartitionWindowError(
-                f"{where}: captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
-            )
+            outside = f"captured_at {snapshot['captured_at'].isoformat()} is outside the partition window {window}"
+            if not skip_invalid:
+                raise OutsidePartitionWindowError(f"{where}: {outside}")
+            batch.invalid(position, Invalid(f"snapshots[{position}].captured_at", outside))
+            continue
         identity = (snapshot["event_id"], snapshot["bookmaker_id"], snapshot["captured_at"])
         if identity in first_seen:
-            raise DuplicateSnapshotError(f"snapshots[{first_seen[identity]}] and {where} are the same snapshot")
-        first_seen[identity] = index
+            if not skip_invalid:
+                raise DuplicateSnapshotError(f"snapshots[{first_seen[identity]}] and {where} are the same snapshot")
+            same = f"the same snapshot as snapshots[{first_seen[identity]}]"
+            batch.invalid(position, Invalid(f"snapshots[{position}]", same))
+            continue
         if problem := unstorable_json(snapshot.get("raw_response")):
-            raise InvalidInputError(f"{where}: {problem}")
-    per_pair = Counter((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in envelopes)
-    return Batch(items, envelopes, written, per_pair)
+            batch.invalid(position, Invalid(f"snapshots[{position}].raw_response", problem, f" ({_name(snapshot)})"))
+            continue
+        first_seen[identity] = position
+        batch.snapshots.append(snapshot)
+        batch.positions.append(position)
+    batch.per_pair.update((snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots)
+    return batch
 
 
-def check_markets(batch: Batch, start: int, stop: int) -> list[Checked]:
-    """Validate the markets of ``batch.snapshots[start:stop]``; raise naming the first bad one.
+def check_markets(batch: Batch, start: int, stop: int, ids: Sequence[int], stored: set[int]) -> list[Checked]:
+    """Validate and merge the markets of ``batch.snapshots[start:stop]``.
 
-    When the store remembers, each market gets a fingerprint, and one whose fingerprint its
-    pair's memory holds is not validated again. A pair's memory is used only for a snapshot
-    newer than the remembered one, and not when the batch holds several snapshots of the pair.
+    Rows of a snapshot with the same market key are one market (:func:`merge_rows`). When the
+    store remembers, each row gets a fingerprint, and one whose fingerprint its pair's memory
+    holds is not validated again; only markets with a row that differs from the base's are
+    merged and staged. A pair's memory is used only for a snapshot newer than the remembered
+    one, not when the batch holds several snapshots of the pair, and not for a snapshot the
+    database holds already (``stored``: indexes into ``batch.snapshots``).
 
-    Raises :class:`InvalidInputError` (bad field, duplicate market or outcome).
+    ``ids``: the snapshot ids reserved for ``batch.snapshots``. Returns the valid snapshots; an
+    invalid one is raised or skipped (:meth:`Batch.invalid`).
     """
     checked_snapshots: list[Checked] = []
-    unseen: list[tuple[Checked, int, Any]] = []  # markets to validate: where they go, as given
-    for snapshot in batch.snapshots[start:stop]:
-        markets = snapshot["markets"]
+    unseen: list[tuple[Checked, int, Any]] = []  # rows to validate: where they go, as given
+    for index in range(start, stop):
+        snapshot = batch.snapshots[index]
+        rows = snapshot["markets"]
+        position = batch.positions[index]
         if batch.written is None:
-            checked = Checked(snapshot, [("", None)] * len(markets), [None] * len(markets), {}, None)
-            unseen += [(checked, number, market) for number, market in enumerate(markets)]
+            checked = Checked(
+                position, snapshot, ids[index], [("", None)] * len(rows), [None] * len(rows), {}, {}, [], None
+            )
+            unseen += [(checked, number, row) for number, row in enumerate(rows)]
+            checked.stored = index in stored
             checked_snapshots.append(checked)
             continue
         pair = (snapshot["event_id"], snapshot["bookmaker_id"])
-        base = batch.written.get(pair) if batch.per_pair[pair] == 1 else None
+        base = batch.written.get(pair) if batch.per_pair[pair] == 1 and index not in stored else None
         if base is not None and base.captured_at >= snapshot["captured_at"]:
             base = None
         known: dict[bytes, MarketKey] = base.markets if base is not None else {}
-        try:  # inline, not fingerprint() per market: this loop is most of a remembered write's time
-            digests: list[bytes | None] = [blake2b(dumps(market, 2), digest_size=16).digest() for market in markets]
-        except ValueError:  # a value marshal cannot encode: fingerprint market by market
-            digests = [fingerprint(market) for market in markets]
+        try:  # inline, not fingerprint() per row: this loop is most of a remembered write's time
+            digests: list[bytes | None] = [blake2b(dumps(row, 2), digest_size=16).digest() for row in rows]
+        except ValueError:  # a value marshal cannot encode: fingerprint row by row
+            digests = [fingerprint(row) for row in rows]
         found = [known.get(digest) if digest is not None else None for digest in digests]
         keys: list[MarketKey] = [("", None) if key is None else key for key in found]
-        checked = Checked(snapshot, keys, digests, {}, base)
-        unseen += [(checked, number, markets[number]) for number, key in enumerate(found) if key is None]
+        checked = Checked(position, snapshot, ids[index], keys, digests, {}, {}, [], base, index in stored)
+        unseen += [(checked, number, rows[number]) for number, key in enumerate(found) if key is None]
         checked_snapshots.append(checked)
+    invalid = _validate_rows(batch, unseen)
+    valid: list[Checked] = []
+    for checked in checked_snapshots:
+        try:
+            if checked.position in invalid:
+                raise invalid[checked.position]
+            if checked.base is None:
+                checked.markets = merge_rows(checked, range(len(checked.keys)))
+            else:
+                _merge_changed(batch, checked)
+        except Invalid as problem:
+            batch.invalid(checked.position, problem)
+            continue
+        valid.append(checked)
+    return valid
+
+
+def _validate_rows(batch: Batch, rows: list[tuple[Checked, int, Any]]) -> dict[int, Invalid]:
+    """Validate market rows (at once; one by one only when that fails) into their snapshots'
+    ``rows`` and ``keys``; return the first problem of each snapshot that has one, by position."""
+    adapter = _MARKETS[batch.reject_unknown_keys]
     try:
-        validated = _MARKETS.validate_python([market for _, _, market in unseen])
+        validated = adapter.validate_python([row for _, _, row in rows])
     except ValidationError:
-        raise _first_problem(batch.items) from None
-    for (checked, number, _), market in zip(unseen, validated, strict=True):
-        checked.markets[number] = market
+        problems: dict[int, Invalid] = {}
+        for checked, number, row in rows:
+            if checked.position in problems:
+                continue
+            try:
+                market = _MARKET[batch.reject_unknown_keys].validate_python(row)
+            except ValidationError as exc:
+                where = f"snapshots[{checked.position}].markets[{number}]"
+                problems[checked.position] = _describe(exc, where, checked.snapshot)
+                continue
+            checked.rows[number] = market
+            checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
+        return problems
+    for (checked, number, _), market in zip(rows, validated, strict=True):
+        checked.rows[number] = market
         checked.keys[number] = (market["betpawa_market_id"], market.get("line"))
-    for index, checked in enumerate(checked_snapshots, start=start):
-        context = f" ({_name(checked.snapshot)})"
-        if problem := duplicate_market(checked.keys):
-            raise InvalidInputError(f"snapshots[{index}]{context}: {problem}")
-        for number, market in checked.markets.items():
-            if problem := duplicate_outcome([o["name"] for o in market["outcomes"]]):
-                raise InvalidInputError(f"snapshots[{index}].markets[{number}]{context}: {problem}")
-    return checked_snapshots
+    return {}
 
 
-def _first_problem(items: list[Any]) -> InvalidInputError:
-    """The error validating the whole batch at once reports: its first failing item, by path."""
+def _merge_changed(batch: Batch, checked: Checked) -> None:
+    """With a base: merge the markets that have a row the base does not hold or lost one it
+    held, validating their remembered rows too; note the base's markets no longer listed."""
+    base = checked.base
+    assert base is not None
+    present = set(checked.keys)
+    changed = {checked.keys[number] for number in checked.rows}
+    for digest in base.markets.keys() - set(checked.fingerprints):
+        key = base.markets[digest]
+        if key in present:
+            changed.add(key)
+        else:
+            checked.gone.append(key)
+    checked.gone = sorted(set(checked.gone), key=_key_order)
+    numbers = [number for number, key in enumerate(checked.keys) if key in changed]
+    remembered = [
+        (checked, number, checked.snapshot["markets"][number]) for number in numbers if number not in checked.rows
+    ]
+    if remembered and (problems := _validate_rows(batch, remembered)):
+        raise problems[checked.position]
+    checked.markets = merge_rows(checked, numbers)
+
+
+def complete(batch: Batch, checked: Checked) -> None:
+    """Validate and merge every row of a snapshot whose base the database did not confirm: it
+    is sent whole. Its rows validated before, as the same input."""
+    missing = [
+        (checked, number, row) for number, row in enumerate(checked.snapshot["markets"]) if number not in checked.rows
+    ]
+    if missing and (problems := _validate_rows(batch, missing)):
+        raise InvalidInputError(str(problems[checked.position]))
+    checked.base = None
+    checked.gone = []
     try:
-        _SNAPSHOTS.validate_python(items)
-    except ValidationError as exc:
-        return InvalidInputError(_describe(exc, items, "snapshots"))
-    raise AssertionError("a snapshot or market failed validation alone but not in its batch")
+        checked.markets = merge_rows(checked, range(len(checked.keys)))
+    except Invalid as problem:
+        raise InvalidInputError(str(problem)) from None
+
+
+def _key_order(key: MarketKey) -> tuple[str, bool, float]:
+    return (key[0], key[1] is not None, key[1] or 0.0)
+
+
+def merge_rows(checked: Checked, numbers: Iterable[int]) -> dict[MarketKey, MarketDict]:
+    """Merge the validated rows ``numbers`` of a snapshot into one market per key.
+
+    Rows of one key must agree on name and handicap; their outcomes are taken in the order
+    given, the same outcome (name, price, active flag) listed twice is kept once, and one name
+    with two different prices or flags makes the snapshot invalid. Outcomes are stored sorted by
+    name (code point order), so the same outcomes in another order are the same market.
+    """
+    merged: dict[MarketKey, MarketDict] = {}
+    first_row: dict[MarketKey, int] = {}
+    for number in numbers:
+        row = checked.rows[number]
+        key = checked.keys[number]
+        first = merged.get(key)
+        if first is None:  # validated copies: merged and sorted in place when alone
+            merged[key] = row
+            first_row[key] = number
+            continue
+        if first is checked.rows[first_row[key]]:  # a second row: merge into a copy
+            first = merged[key] = {**first, "outcomes": list(first["outcomes"])}
+        if _header(first) != _header(row):
+            raise Invalid(
+                f"snapshots[{checked.position}].markets[{number}]",
+                f"market (betpawa_market_id={key[0]!r}, line={key[1]!r}) is listed again with another name or "
+                f"handicap than at markets[{first_row[key]}]: {_header(row)} against {_header(first)}",
+            )
+        first["outcomes"].extend(row["outcomes"])
+    for key, market in merged.items():
+        outcomes = market["outcomes"]
+        for outcome in outcomes:  # validated copies: filling the default in place is safe
+            if "is_active" not in outcome:
+                outcome["is_active"] = True
+        by_name = {outcome["name"]: outcome for outcome in outcomes} if len(outcomes) > 1 else {}
+        if len(by_name) < len(outcomes) > 1:
+            if problem := conflicting_outcome(outcomes):  # type: ignore[arg-type]
+                raise Invalid(f"snapshots[{checked.position}].markets[{first_row[key]}]", problem)
+            outcomes = list(by_name.values())
+        market["outcomes"] = sorted(outcomes, key=_outcome_name)
+    return merged
+
+
+def _outcome_name(outcome: OutcomeDict) -> str:
+    return outcome["name"]
+
+
+def _header(market: MarketDict) -> tuple[Any, ...]:
+    get = market.get
+    return (market["betpawa_market_name"], get("handicap_type"), get("handicap_home"), get("handicap_away"))
 
 
 def validate_scrape_errors(
@@ -263,12 +488,31 @@ def validate_scrape_errors(
     try:
         batch = _SCRAPE_ERRORS.validate_python(items)
     except ValidationError as exc:
-        raise InvalidInputError(_describe(exc, items, "errors")) from None
+        raise InvalidInputError(_describe_batch(exc, items, "errors")) from None
     for index, error in enumerate(batch):
         if error.occurred_at is not None and error.occurred_at not in window:
             raise OutsidePartitionWindowError(
                 f"errors[{index}]: occurred_at {error.occurred_at.isoformat()} is outside the partition window {window}"
             )
+    return batch
+
+
+def validate_events(events: Iterable[EventIn | Mapping[str, Any]]) -> list[EventIn]:
+    """Return the events as validated :class:`EventIn`; raise naming the first bad item, or an
+    event key (SportRadar id, bookmaker event id) given twice."""
+    items = list(events)
+    try:
+        batch = _EVENTS.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidInputError(_describe_batch(exc, items, "events")) from None
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, event in enumerate(batch):
+        keys: list[tuple[Any, ...]] = [("sportradar_id", event.sportradar_id)] if event.sportradar_id else []
+        keys += [("bookmaker", link.bookmaker_id, link.bookmaker_event_id) for link in event.bookmakers]
+        for key in keys:
+            if key in seen and seen[key] != index:
+                raise InvalidInputError(f"events[{seen[key]}] and events[{index}] both have {key[0]} {key[1:]!r}")
+            seen[key] = index
     return batch
 
 
@@ -283,8 +527,25 @@ def _name(snapshot: EnvelopeDict) -> str:
 _MESSAGES = {"string_pattern_mismatch": "must be text that is not blank and has no NUL characters"}
 
 
-def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
-    """Name the first failing item by its path, e.g. ``snapshots[3].markets[12].outcomes[0].odds``."""
+def _describe(exc: ValidationError, where: str, item: Any) -> Invalid:
+    """The first problem of one item (a snapshot or a market row of one) by its path, e.g.
+    ``snapshots[3].markets[12].outcomes[0].odds``, naming its snapshot's ids."""
+    error = exc.errors(include_url=False)[0]
+    path = where
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+    context = ""
+    if isinstance(item, Mapping):
+        known = {key: item.get(key) for key in ("event_id", "bookmaker_id") if key in item}
+        context = " (" + ", ".join(f"{key}={value!r}" for key, value in known.items()) + ")" if known else ""
+    more = exc.error_count() - 1
+    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return Invalid(path, f"{message}, got {error['input']!r:.200}{suffix}", context)
+
+
+def _describe_batch(exc: ValidationError, items: Sequence[Any], what: str) -> str:
+    """Name the first failing item by its path, e.g. ``errors[3].occurred_at``."""
     error = exc.errors(include_url=False)[0]
     path = what
     for part in error["loc"]:
@@ -304,7 +565,7 @@ def _describe(exc: ValidationError, items: Sequence[Any], what: str) -> str:
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
 
 
-def locate(batch: Sequence[EnvelopeDict], detail: str) -> str:
+def locate(batch: Batch, detail: str) -> str:
     """Name the snapshots a server error's ``Key (columns)=(values)`` detail points at, e.g.
     ``"snapshots[3]: "``; empty when the detail names no snapshot field."""
     match = _KEY.search(detail)
@@ -321,7 +582,11 @@ def locate(batch: Sequence[EnvelopeDict], detail: str) -> str:
                 return False
         return True
 
-    found = [f"snapshots[{index}]" for index, snapshot in enumerate(batch) if matches(snapshot)]
+    found = [
+        f"snapshots[{position}]"
+        for position, snapshot in zip(batch.positions, batch.snapshots, strict=True)
+        if matches(snapshot)
+    ]
     return f"{', '.join(found[:3])}{' and more' if len(found) > 3 else ''}: " if found else ""
 
 
@@ -339,37 +604,50 @@ async def store_snapshots(
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
-    Reserve snapshot ids; then per chunk of the batch: check its markets (:func:`check_markets`);
-    for snapshots with a remembered base, take the merge lock and have the database confirm each
+    Reserve snapshot ids and find the snapshots the database holds already; then per chunk of
+    the batch: check its markets (:func:`check_markets`); compare the snapshots stored already
+    with what they hold (the same markets: left out and reported; others: an error); for
+    snapshots with a remembered base, take the merge lock and have the database confirm each
     base (a pair it does not confirm is sent whole); COPY snapshots and markets into the
     connection's stage tables (only the changed and gone markets of a confirmed pair); merge:
     record the snapshots, log what changed, move the current state (``merge_stage`` in
     ``queries/odds.sql``). The merge of a chunk runs on the server while the next chunk is
     checked. A chunk holding several snapshots of one pair is merged in steps, oldest first, one
-    per pair each. A few round trips per chunk whatever its size.
+    per pair each. A few round trips per chunk whatever its size. With ``on_invalid="skip"``,
+    the skipped snapshots are recorded in ``scrape_errors`` under ``scrape_run_id``.
 
     Returns the result and what to remember per pair once the transaction has committed
-    (``None``: forget the pair, a market of its snapshot had no fingerprint).
+    (``None``: forget the pair, a row of its snapshot had no fingerprint).
     """
-    if not batch.snapshots:
-        return WriteResult(snapshots=0, markets=0, snapshot_ids=[]), {}
-    ids: list[int] = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
     remembered: dict[Pair, Written | None] = {}
+    stored_ids: dict[int, int] = {}  # position -> new snapshot id
     markets = 0
     merging: asyncio.Future[None] | None = None  # the last merge sent, not yet awaited
+    ids: list[int] = []
+    stored: set[int] = set()
+    if batch.snapshots:
+        ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
+        found: list[int] | None = await queries.stored_snapshots(
+            connection,
+            event_ids=[snapshot["event_id"] for snapshot in batch.snapshots],
+            bookmaker_ids=[snapshot["bookmaker_id"] for snapshot in batch.snapshots],
+            captured_ats=[snapshot["captured_at"] for snapshot in batch.snapshots],
+        )
+        stored = {position - 1 for position in found or ()}
     try:
         for start, stop in _chunks(batch.snapshots):
-            chunk = check_markets(batch, start, stop)  # while the previous chunk merges
+            chunk = check_markets(batch, start, stop, ids, stored)  # while the previous chunk merges
             if merging is not None:
                 await merging
                 merging = None
                 await queries.clear_stage(connection)
+            chunk = await _leave_out_stored(connection, queries, batch, chunk)
             steps = _steps(chunk)
             for number, step in enumerate(steps):
                 if number:
                     await queries.clear_stage(connection)
-                await _confirm_bases(connection, queries, [chunk[index] for index in step])
-                snapshot_rows, market_rows = _stage_rows(chunk, ids[start:stop], step, scrape_run_id)
+                await _confirm_bases(connection, queries, batch, step)
+                snapshot_rows, market_rows = _stage_rows(step, scrape_run_id)
                 await connection.copy_records_to_table(
                     "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
                 )
@@ -379,15 +657,14 @@ async def store_snapshots(
                     )
                 merging = asyncio.ensure_future(queries.merge_stage(connection))
                 await asyncio.sleep(0)  # let it send the merge before Python goes on
-                for index in step:
-                    snapshot = chunk[index].snapshot
-                    remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = _written(
-                        chunk[index], ids[start + index]
-                    )
+                for checked in step:
+                    snapshot = checked.snapshot
+                    remembered[(snapshot["event_id"], snapshot["bookmaker_id"])] = _written(checked)
+                    stored_ids[checked.position] = checked.snapshot_id
                 if number < len(steps) - 1:
                     await merging
                     merging = None
-            markets += sum(len(checked.keys) for checked in chunk)
+            markets += sum(len(set(checked.keys)) for checked in chunk)
         if merging is not None:
             await merging
             merging = None
@@ -396,15 +673,85 @@ async def store_snapshots(
             await asyncio.wait([merging])
             if not merging.cancelled():
                 merging.exception()  # retrieved: the error being raised is the one to report
-    return WriteResult(snapshots=len(batch.snapshots), markets=markets, snapshot_ids=ids), remembered
+    if batch.skipped and scrape_run_id is not None:
+        await _record_skipped(connection, queries, batch, scrape_run_id)
+    result = WriteResult(
+        snapshots=len(stored_ids),
+        markets=markets,
+        snapshot_ids=[stored_ids[position] for position in sorted(stored_ids)],
+        already_stored=sorted(batch.already_stored),
+        skipped=sorted(batch.skipped, key=lambda skipped: skipped.position),
+    )
+    return result, remembered
 
 
-def _written(checked: Checked, snapshot_id: int) -> Written | None:
-    """What to remember of a stored snapshot; ``None`` when a market of it had no fingerprint."""
+async def _leave_out_stored(
+    connection: asyncpg.Connection, queries: Queries, batch: Batch, chunk: list[Checked]
+) -> list[Checked]:
+    """Compare the snapshots of a chunk the database holds already with what it holds: the same
+    markets are a retry (left out, listed in ``batch.already_stored``); others raise
+    :class:`DuplicateSnapshotError` naming the snapshot."""
+    again = [checked for checked in chunk if checked.stored]
+    if not again:
+        return chunk
+    rows: list[MarketOdds] = await queries.stored_markets(
+        connection,
+        event_ids=[checked.snapshot["event_id"] for checked in again],
+        bookmaker_ids=[checked.snapshot["bookmaker_id"] for checked in again],
+        captured_ats=[checked.snapshot["captured_at"] for checked in again],
+    )
+    held: dict[tuple[int, int, datetime], dict[MarketKey, tuple[Any, ...]]] = {}
+    for row in rows:
+        state = (
+            (row.betpawa_market_name, row.handicap_type, row.handicap_home, row.handicap_away),
+            sorted((o.name, o.odds, o.is_active) for o in row.outcomes),
+        )
+        held.setdefault((row.event_id, row.bookmaker_id, row.captured_at), {})[(row.betpawa_market_id, row.line)] = (
+            state
+        )
+    for checked in again:
+        snapshot = checked.snapshot
+        given = {
+            key: (_header(market), sorted((o["name"], o["odds"], o.get("is_active", True)) for o in market["outcomes"]))
+            for key, market in checked.markets.items()
+        }
+        if given != held.get((snapshot["event_id"], snapshot["bookmaker_id"], snapshot["captured_at"]), {}):
+            raise DuplicateSnapshotError(
+                f"snapshots[{checked.position}] ({_name(snapshot)}): a snapshot with this event, bookmaker and "
+                "captured_at is already stored with other markets"
+            )
+        batch.already_stored.append(checked.position)
+    return [checked for checked in chunk if not checked.stored]
+
+
+async def _record_skipped(connection: asyncpg.Connection, queries: Queries, batch: Batch, scrape_run_id: int) -> None:
+    """Record each skipped snapshot as a ``parse_error`` of the run, with its event and bookmaker."""
+    skipped = batch.skipped
+    missing: str | None = await queries.unknown_scrape_error_reference(
+        connection,
+        scrape_run_ids=[scrape_run_id] * len(skipped),
+        bookmaker_ids=[s.bookmaker_id for s in skipped],
+        event_ids=[s.event_id for s in skipped],
+    )
+    if missing is not None:
+        raise UnknownReferenceError(missing)
+    await queries.insert_scrape_errors(
+        connection,
+        scrape_run_ids=[scrape_run_id] * len(skipped),
+        bookmaker_ids=[s.bookmaker_id for s in skipped],
+        event_ids=[s.event_id for s in skipped],
+        error_types=["parse_error"] * len(skipped),
+        error_messages=[f"{s.path}: {s.reason}" for s in skipped],
+        occurred_ats=[None] * len(skipped),
+    )
+
+
+def _written(checked: Checked) -> Written | None:
+    """What to remember of a stored snapshot; ``None`` when a row of it had no fingerprint."""
     if None in checked.fingerprints:
         return None
     digests = cast(list[bytes], checked.fingerprints)
-    return Written(snapshot_id, checked.snapshot["captured_at"], dict(zip(digests, checked.keys, strict=True)))
+    return Written(checked.snapshot_id, checked.snapshot["captured_at"], dict(zip(digests, checked.keys, strict=True)))
 
 
 def _chunks(snapshots: list[EnvelopeDict]) -> list[tuple[int, int]]:
@@ -422,8 +769,9 @@ def _chunks(snapshots: list[EnvelopeDict]) -> list[tuple[int, int]]:
     return chunks
 
 
-async def _confirm_bases(connection: asyncpg.Connection, queries: Queries, step: list[Checked]) -> None:
-    """Take the merge lock and drop each base the database does not confirm as its pair's latest."""
+async def _confirm_bases(connection: asyncpg.Connection, queries: Queries, batch: Batch, step: list[Checked]) -> None:
+    """Take the merge lock and send whole each snapshot whose base the database does not
+    confirm as its pair's latest."""
     based = [checked for checked in step if checked.base is not None]
     if not based:
         return
@@ -435,34 +783,31 @@ async def _confirm_bases(connection: asyncpg.Connection, queries: Queries, step:
         snapshot_ids=[checked.base.snapshot_id for checked in based],  # type: ignore[union-attr]
     )
     for position in stale or ():
-        based[position - 1].base = None
+        complete(batch, based[position - 1])
 
 
-def _steps(batch: list[Checked]) -> list[list[int]]:
-    """Split the batch (by index) so each step holds at most one snapshot per pair, oldest first."""
-    by_pair: dict[tuple[int, int], list[int]] = {}
-    for index, checked in enumerate(batch):
-        by_pair.setdefault((checked.snapshot["event_id"], checked.snapshot["bookmaker_id"]), []).append(index)
-    steps: list[list[int]] = []
-    for indexes in by_pair.values():
-        indexes.sort(key=lambda index: batch[index].snapshot["captured_at"])
-        for rank, index in enumerate(indexes):
+def _steps(batch: list[Checked]) -> list[list[Checked]]:
+    """Split the batch so each step holds at most one snapshot per pair, oldest first."""
+    by_pair: dict[tuple[int, int], list[Checked]] = {}
+    for checked in batch:
+        by_pair.setdefault((checked.snapshot["event_id"], checked.snapshot["bookmaker_id"]), []).append(checked)
+    steps: list[list[Checked]] = []
+    for snapshots in by_pair.values():
+        snapshots.sort(key=lambda checked: checked.snapshot["captured_at"])
+        for rank, checked in enumerate(snapshots):
             if rank == len(steps):
                 steps.append([])
-            steps[rank].append(index)
+            steps[rank].append(checked)
     return steps
 
 
-def _stage_rows(
-    batch: list[Checked], ids: list[int], step: list[int], scrape_run_id: int | None
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _stage_rows(step: list[Checked], scrape_run_id: int | None) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Rows for the stage tables: a snapshot with a base stages its changed markets and, with
     null outcomes, those of the base it no longer lists; one without stages every market."""
     snapshot_rows: list[tuple[Any, ...]] = []
     market_rows: list[tuple[Any, ...]] = []
-    for index in step:
-        checked, snapshot_id = batch[index], ids[index]
-        snapshot, base = checked.snapshot, checked.base
+    for checked in step:
+        snapshot, base, snapshot_id = checked.snapshot, checked.base, checked.snapshot_id
         captured_at, event_id, bookmaker_id = snapshot["captured_at"], snapshot["event_id"], snapshot["bookmaker_id"]
         snapshot_rows.append(
             (
@@ -475,14 +820,8 @@ def _stage_rows(
                 base.snapshot_id if base is not None else None,
             )
         )
-        if base is None:
-            _validate_remembered(checked)
         for market in checked.markets.values():
             get = market.get
-            outcomes = market["outcomes"]
-            for outcome in outcomes:  # validated copies: filling the default in place is safe
-                if "is_active" not in outcome:
-                    outcome["is_active"] = True
             market_rows.append(
                 (
                     snapshot_id,
@@ -495,26 +834,11 @@ def _stage_rows(
                     market["betpawa_market_id"],
                     market["betpawa_market_name"],
                     get("handicap_type"),
-                    outcomes,
+                    market["outcomes"],
                 )
             )
-        if base is not None and (unmatched := base.markets.keys() - set(checked.fingerprints)):
-            # Gone: a base market whose input is not in this snapshot, unless a changed market
-            # of this snapshot has its key (keys are unique within each snapshot).
-            changed = {checked.keys[number] for number in checked.markets}
-            market_rows += [
-                (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None)
-                for market_id, line in (base.markets[digest] for digest in unmatched)
-                if (market_id, line) not in changed
-            ]
+        market_rows += [
+            (snapshot_id, event_id, bookmaker_id, captured_at, line, None, None, market_id, None, None, None)
+            for market_id, line in checked.gone
+        ]
     return snapshot_rows, market_rows
-
-
-def _validate_remembered(checked: Checked) -> None:
-    """Validate the markets a snapshot left unvalidated because its base held them, now that the
-    base was not confirmed: they are sent whole. They passed before, as the same input."""
-    if len(checked.markets) < len(checked.keys):
-        remembered = [number for number in range(len(checked.keys)) if number not in checked.markets]
-        raw = checked.snapshot["markets"]
-        for number, market in zip(remembered, _MARKETS.validate_python([raw[n] for n in remembered]), strict=True):
-            checked.markets[number] = market

@@ -3,18 +3,21 @@
 -- state and market_changes for history (schema/0005_change_only.sql).
 --
 -- Conventions shared by every query here:
---   * a market is (event, betpawa_market_id, line); a null line is matched as
---     coalesce(line, 'NaN'), the expression market_current_key_idx and market_changes_key_idx
---     are built on (NaN equals itself, null does not);
---   * outcomes are the jsonb arrays [{name, odds, is_active}] the write path stores; only active
---     outcomes are prices anyone can bet on, so only they count for "best" and arbitrage;
+--   * a market is (event, betpawa_market_id, line); lines are matched on line_key
+--     (coalesce(line, 'NaN'), a column of the primary keys of market_current and market_changes:
+--     NaN equals itself, null does not);
+--   * outcomes are the jsonb arrays [{name, odds, is_active}] the write path stores, sorted by
+--     name; only outcomes on offer, oddsstore_offer(odds, is_active) (schema/0007_real_data.sql:
+--     not flagged inactive, odds above 1.0), are prices anyone can bet on. Placeholders (null, 0,
+--     1.0, in-play 100.0 flagged inactive) are suspended: never a best price, a margin, a gap, an
+--     arbitrage leg, a steam move or an opening/closing movement;
 --   * percentages are plain numbers (5.2 means 5.2%), computed in double precision.
 
 -- name: compare_event
 -- record_class: PriceComparison
 -- Each bookmaker's latest price for every outcome of one event, side by side: one row per
 -- market, line and outcome. prices maps bookmaker id -> odds (null: listed but suspended; no
--- key: the bookmaker does not list the outcome). The best price counts active outcomes only;
+-- key: the bookmaker does not list the outcome). The best price counts outcomes on offer only;
 -- with :home_bookmaker_id, home_odds is that bookmaker's active price, best_competitor_odds the
 -- best active price of the others, and gap_pct = (home / best competitor - 1) * 100 (negative:
 -- the home bookmaker pays less). Reads market_current by its key prefix (event_id); no history.
@@ -22,7 +25,7 @@ with listed as (
     -- One row per bookmaker and outcome of the event's current markets. position keeps the
     -- order a bookmaker lists outcomes in (1, X, 2), for display.
     select c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, c.bookmaker_id,
-           o.name, o.odds, o.is_active, o.position
+           o.name, o.odds, oddsstore_offer(o.odds, o.is_active) as offer, o.position
     from market_current as c
     join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
     cross join lateral rows from (
@@ -34,9 +37,9 @@ ranked as (
     -- The best active price of each outcome, over all bookmakers and over the home bookmaker's
     -- competitors. (A null line is one partition: window partitions group nulls together.)
     select l.*,
-           max(l.odds) filter (where l.is_active) over outcome as best_odds,
+           max(l.odds) filter (where l.offer) over outcome as best_odds,
            max(l.odds) filter (
-               where l.is_active and l.bookmaker_id <> :home_bookmaker_id::integer
+               where l.offer and l.bookmaker_id <> :home_bookmaker_id::integer
            ) over outcome as best_competitor_odds
     from listed as l
     window outcome as (partition by l.betpawa_market_id, l.line, l.name)
@@ -47,14 +50,14 @@ select :event_id::integer as event_id,
        line,
        min(handicap_type) as handicap_type,
        name as outcome,
-       jsonb_object_agg(bookmaker_id::text, case when is_active then odds end) as prices,
+       jsonb_object_agg(bookmaker_id::text, case when offer then odds end) as prices,
        min(best_odds) as best_odds,
        coalesce(
-           array_agg(bookmaker_id order by bookmaker_id) filter (where is_active and odds = best_odds), '{}'
+           array_agg(bookmaker_id order by bookmaker_id) filter (where offer and odds = best_odds), '{}'
        ) as best_bookmaker_ids,
-       max(odds) filter (where is_active and bookmaker_id = :home_bookmaker_id::integer) as home_odds,
+       max(odds) filter (where offer and bookmaker_id = :home_bookmaker_id::integer) as home_odds,
        min(best_competitor_odds) as best_competitor_odds,
-       (max(odds) filter (where is_active and bookmaker_id = :home_bookmaker_id::integer)
+       (max(odds) filter (where offer and bookmaker_id = :home_bookmaker_id::integer)
         / min(best_competitor_odds) - 1) * 100 as gap_pct
 from ranked
 group by betpawa_market_id, line, name
@@ -63,8 +66,9 @@ order by betpawa_market_id, line nulls first, min(position), name;
 -- name: margins
 -- record_class: Margin
 -- The margin (overround) of each bookmaker's current markets: (sum(1/odds) - 1) * 100 over the
--- outcomes of a complete market, one that lists at least two outcomes, all of them active (a
--- suspended outcome leaves the book open, and its sum would mean nothing). Filters, each
+-- outcomes of a complete market, one that lists at least two outcomes, all of them on offer (a
+-- suspended outcome or a placeholder price leaves the book open, and its sum would mean nothing;
+-- 1/odds is summed over offers only, so a price of 0 never divides). Filters, each
 -- optional: one event (market_current_key_idx prefix), one tournament (its events through
 -- events_tournament_id_kickoff_idx), one market type, and markets whose state was set at or
 -- after :since (changed_at). The formula assumes outcomes that exclude each other and cover
@@ -85,8 +89,8 @@ select c.event_id, c.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpa
 from current_markets as c
 cross join lateral (
     select count(*) as outcomes,
-           (sum(1 / o.odds) - 1) * 100 as margin_pct,
-           bool_and(o.is_active) as complete
+           (sum(1 / o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) - 1) * 100 as margin_pct,
+           bool_and(oddsstore_offer(o.odds, o.is_active)) as complete
     from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
 ) as b
 where b.complete
@@ -112,8 +116,8 @@ complete as (
     from current_markets as c
     cross join lateral (
         select count(*) as outcomes,
-               (sum(1 / o.odds) - 1) * 100 as margin_pct,
-               bool_and(o.is_active) as complete
+               (sum(1 / o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) - 1) * 100 as margin_pct,
+               bool_and(oddsstore_offer(o.odds, o.is_active)) as complete
         from jsonb_to_recordset(c.outcomes) as o(odds double precision, is_active boolean)
     ) as b
     where b.complete
@@ -137,8 +141,9 @@ order by t.name, t.country nulls first, c.tournament_id, c.bookmaker_id;
 -- later). listed_at_kickoff is false when the market had disappeared by kickoff (its last change
 -- then is a null-outcome row); closing then shows the last prices it was offered at.
 -- confirmed_at: the pair's last snapshot at or before kickoff, the last time the closing state
--- was seen. movement_pct = (closing / opening - 1) * 100 per outcome; suspended prices are
--- reported as stored, with their is_active flags. History is what retention kept: after the
+-- was seen. movement_pct = (closing / opening - 1) * 100 per outcome, when both are on offer;
+-- suspended prices and placeholders are reported as stored, with *_active false
+-- (oddsstore_offer) and no movement. History is what retention kept: after the
 -- oldest days are dropped, "opening" is the state carried forward to the first day kept.
 with kickoff as (
     select kickoff from events where id = :event_id
@@ -147,14 +152,14 @@ spans as (
     -- Per bookmaker, market and line: when it was first and last listed up to kickoff, and its
     -- last change then. market_changes_key_idx (prefix event_id); the kickoff bound is known
     -- before the scan starts, so days after it are pruned.
-    select mc.bookmaker_id, mc.betpawa_market_id, mc.line,
+    select mc.bookmaker_id, mc.betpawa_market_id, mc.line_key, min(mc.line) as line,
            min(mc.captured_at) filter (where mc.outcomes is not null) as opening_at,
            max(mc.captured_at) filter (where mc.outcomes is not null) as closing_at,
            max(mc.captured_at) as last_change_at
     from market_changes as mc
     where mc.event_id = :event_id
       and mc.captured_at <= (select kickoff from kickoff)
-    group by mc.bookmaker_id, mc.betpawa_market_id, mc.line
+    group by mc.bookmaker_id, mc.betpawa_market_id, mc.line_key
 ),
 seen as (
     -- Each bookmaker's last snapshot of the event up to kickoff (odds_snapshots_pkey).
@@ -170,27 +175,29 @@ select :event_id::integer as event_id, sp.bookmaker_id, sp.betpawa_market_id, cl
        sp.closing_at, pair.closing_odds, pair.closing_active,
        sp.closing_at = sp.last_change_at as listed_at_kickoff,
        seen.confirmed_at,
-       (pair.closing_odds / pair.opening_odds - 1) * 100 as movement_pct
+       case when pair.opening_active and pair.closing_active
+            then (pair.closing_odds / pair.opening_odds - 1) * 100
+       end as movement_pct
 from spans as sp
 -- The two states themselves, by the full key of market_changes_key_idx.
 join market_changes as op
     on op.event_id = :event_id
    and op.betpawa_market_id = sp.betpawa_market_id
    and op.bookmaker_id = sp.bookmaker_id
-   and coalesce(op.line, 'NaN') = coalesce(sp.line, 'NaN')
+   and op.line_key = sp.line_key
    and op.captured_at = sp.opening_at
 join market_changes as cl
     on cl.event_id = :event_id
    and cl.betpawa_market_id = sp.betpawa_market_id
    and cl.bookmaker_id = sp.bookmaker_id
-   and coalesce(cl.line, 'NaN') = coalesce(sp.line, 'NaN')
+   and cl.line_key = sp.line_key
    and cl.captured_at = sp.closing_at
 -- Outcomes matched by name; one listed at only one end has a null price at the other.
 cross join lateral (
     select coalesce(c.name, o.name) as outcome,
            coalesce(c.position, o.position) as position,
-           o.odds as opening_odds, o.is_active as opening_active,
-           c.odds as closing_odds, c.is_active as closing_active
+           o.odds as opening_odds, oddsstore_offer(o.odds, o.is_active) as opening_active,
+           c.odds as closing_odds, oddsstore_offer(c.odds, c.is_active) as closing_active
     from rows from (
         jsonb_to_recordset(op.outcomes) as (name text, odds double precision, is_active boolean)
     ) with ordinality as o(name, odds, is_active, position)
@@ -213,7 +220,7 @@ select event_id, bookmaker_id, captured_at, betpawa_market_id, betpawa_market_na
 from market_changes
 where event_id = :event_id
   and betpawa_market_id = :market_id
-  and (:line::double precision is null or coalesce(line, 'NaN') = :line)
+  and (:line::double precision is null or line_key = :line)
 order by captured_at, bookmaker_id, line nulls first;
 
 -- name: steam_moves
@@ -229,7 +236,7 @@ order by captured_at, bookmaker_id, line nulls first;
 with moved as (
     -- Markets (per pair and line) with a listed state since :since: only these can drop.
     -- Partitions before :since are pruned.
-    select distinct event_id, bookmaker_id, betpawa_market_id, coalesce(line, 'NaN') as line_key
+    select distinct event_id, bookmaker_id, betpawa_market_id, line_key
     from market_changes
     where captured_at >= :since::timestamptz
       and outcomes is not null
@@ -243,7 +250,7 @@ states as (
         on m.event_id = c.event_id
        and m.bookmaker_id = c.bookmaker_id
        and m.betpawa_market_id = c.betpawa_market_id
-       and m.line_key = coalesce(c.line, 'NaN')
+       and m.line_key = c.line_key
     where c.captured_at >= :since::timestamptz - :window::interval
     union all
     -- ... and the change before, the state the first of them replaced: one probe per market of
@@ -257,7 +264,7 @@ states as (
         where c.event_id = m.event_id
           and c.betpawa_market_id = m.betpawa_market_id
           and c.bookmaker_id = m.bookmaker_id
-          and coalesce(c.line, 'NaN') = m.line_key
+          and c.line_key = m.line_key
           and c.captured_at < :since::timestamptz - :window::interval
         order by c.captured_at desc
         limit 1
@@ -279,8 +286,8 @@ prices as (
     from steps as st
     cross join lateral (
         select coalesce(n.name, o.name) as outcome,
-               case when n.is_active then n.odds end as odds,
-               case when o.is_active then o.odds end as replaced_odds
+               case when oddsstore_offer(n.odds, n.is_active) then n.odds end as odds,
+               case when oddsstore_offer(o.odds, o.is_active) then o.odds end as replaced_odds
         from jsonb_to_recordset(st.outcomes) as n(name text, odds double precision, is_active boolean)
         full join jsonb_to_recordset(st.replaced) as o(name text, odds double precision, is_active boolean)
             on o.name = n.name
@@ -329,7 +336,7 @@ order by d.captured_at, d.event_id, d.betpawa_market_id, d.line nulls first, d.o
 -- confirmed_at: the oldest snapshot behind a best price, how old the arbitrage may be.
 with fresh as (
     -- Current markets of the pairs seen within max_age (latest_snapshots: one row per pair).
-    select c.event_id, c.betpawa_market_id, coalesce(c.line, 'NaN') as line_key, c.outcomes
+    select c.event_id, c.betpawa_market_id, c.line_key, c.outcomes
     from latest_snapshots as ls
     join market_current as c on c.event_id = ls.event_id and c.bookmaker_id = ls.bookmaker_id
     where ls.captured_at >= now() - :max_age::interval
@@ -338,7 +345,7 @@ best as (
     -- Per market and outcome: its best active price, and the fewest outcomes any bookmaker
     -- listing it lists in the market.
     select f.event_id, f.betpawa_market_id, f.line_key, o.name,
-           max(o.odds) filter (where o.is_active) as odds,
+           max(o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) as odds,
            min(jsonb_array_length(f.outcomes)) as fewest_listed
     from fresh as f
     cross join lateral jsonb_to_recordset(f.outcomes) as o(name text, odds double precision, is_active boolean)
@@ -360,8 +367,9 @@ offers as (
     -- The arbitrage markets (few) read again, per bookmaker and outcome, by the keys of
     -- latest_snapshots and market_current: to find who offers each best price.
     select m.event_id, m.betpawa_market_id, m.line_key, m.implied_sum, ls.bookmaker_id, ls.captured_at,
-           c.betpawa_market_name, c.line, c.handicap_type, o.name, o.odds, o.is_active, o.position,
-           max(o.odds) filter (where o.is_active) over (
+           c.betpawa_market_name, c.line, c.handicap_type, o.name, o.odds,
+           oddsstore_offer(o.odds, o.is_active) as offer, o.position,
+           max(o.odds) filter (where oddsstore_offer(o.odds, o.is_active)) over (
                partition by m.event_id, m.betpawa_market_id, m.line_key, o.name
            ) as best_odds
     from markets as m
@@ -372,7 +380,7 @@ offers as (
         on c.event_id = ls.event_id
        and c.bookmaker_id = ls.bookmaker_id
        and c.betpawa_market_id = m.betpawa_market_id
-       and coalesce(c.line, 'NaN') = m.line_key
+       and c.line_key = m.line_key
     cross join lateral rows from (
         jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
     ) with ordinality as o(name, odds, is_active, position)
@@ -383,9 +391,9 @@ legs as (
            min(betpawa_market_name) as betpawa_market_name, min(line) as line,
            min(handicap_type) as handicap_type, min(position) as position,
            array_agg(bookmaker_id order by bookmaker_id) filter (
-               where is_active and odds = best_odds
+               where offer and odds = best_odds
            ) as bookmaker_ids,
-           max(captured_at) filter (where is_active and odds = best_odds) as confirmed_at
+           max(captured_at) filter (where offer and odds = best_odds) as confirmed_at
     from offers
     group by event_id, betpawa_market_id, line_key, implied_sum, name
 )

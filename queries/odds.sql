@@ -21,6 +21,9 @@ create temporary table if not exists oddsstore_stage_markets (
     bookmaker_id        integer          not null,
     captured_at         timestamptz      not null,
     line                double precision,
+    -- The key of market_current and market_changes (schema/0007_real_data.sql), computed here
+    -- so every statement below joins and inserts it as a column.
+    line_key            double precision generated always as (coalesce(line, 'NaN'::double precision)) stored,
     handicap_home       double precision,
     handicap_away       double precision,
     betpawa_market_id   text             not null,
@@ -39,6 +42,44 @@ truncate oddsstore_stage_snapshots, oddsstore_stage_markets;
 -- Reserve ids for a batch's snapshots in one round trip.
 select array_agg(nextval('odds_snapshots_id_seq'))
 from generate_series(1, :count);
+
+-- name: stored_snapshots$
+-- Which of a batch's snapshots the database holds already (positions in the arrays, from 1; null
+-- when none): a batch re-sent after a lost connection, whose commit may have gone through. One
+-- probe per snapshot of odds_snapshots_pkey.
+select array_agg(b.position)
+from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :captured_ats::timestamptz[])
+    with ordinality as b (event_id, bookmaker_id, captured_at, position)
+where exists (
+    select
+    from odds_snapshots as o
+    where o.event_id = b.event_id
+      and o.bookmaker_id = b.bookmaker_id
+      and o.captured_at = b.captured_at
+);
+
+-- name: stored_markets
+-- record_class: MarketOdds
+-- The markets of the given stored snapshots, as odds_at rebuilds them (per market and line, the
+-- latest change at or before the snapshot, if listed): what a re-sent snapshot is compared with.
+select o.id as snapshot_id, o.event_id, o.bookmaker_id, o.captured_at,
+       c.betpawa_market_id, c.betpawa_market_name, c.line,
+       c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
+from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :captured_ats::timestamptz[])
+    as b (event_id, bookmaker_id, captured_at)
+join odds_snapshots as o
+    on o.event_id = b.event_id
+   and o.bookmaker_id = b.bookmaker_id
+   and o.captured_at = b.captured_at
+cross join lateral (
+    select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
+    from market_changes as mc
+    where mc.event_id = o.event_id
+      and mc.bookmaker_id = o.bookmaker_id
+      and mc.captured_at <= o.captured_at
+    order by mc.betpawa_market_id, mc.line_key, mc.captured_at desc
+) as c
+where c.outcomes is not null;
 
 -- name: lock_merges!
 -- The merge lock, taken before stale_bases so that what it confirms holds until the merge.
@@ -129,13 +170,13 @@ where ls.event_id = s.event_id
 -- 6. In order: markets new or different since the pair's latest snapshot (market_current) are
 --    logged and become current. The row comparison covers name, handicap and outcomes.
 --    (Staged with a base, only the markets whose input differs from the base's are here.)
---    A lookup per staged market on market_current_key_idx, not a hash of all of market_current:
+--    A lookup per staged market on market_current_pkey, not a hash of all of market_current:
 --    a remembered pair stages about 5% of its markets. limit 1 (the key is unique) keeps the
 --    planner from turning the lateral back into a join.
 with changed as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-    select m.event_id, m.bookmaker_id, m.captured_at, m.line, m.handicap_home, m.handicap_away,
+    select m.event_id, m.bookmaker_id, m.captured_at, m.line, m.line_key, m.handicap_home, m.handicap_away,
            m.betpawa_market_id, m.betpawa_market_name, m.handicap_type, m.outcomes
     from oddsstore_stage_markets as m
     join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
@@ -145,7 +186,7 @@ with changed as (
         where c.event_id = m.event_id
           and c.bookmaker_id = m.bookmaker_id
           and c.betpawa_market_id = m.betpawa_market_id
-          and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
+          and c.line_key = m.line_key
         limit 1
     ) as c on true
     where s.next_at is null
@@ -154,12 +195,12 @@ with changed as (
           is distinct from (m.betpawa_market_name, m.handicap_type, m.handicap_home, m.handicap_away, m.outcomes)
     returning *
 )
-insert into market_current as c (event_id, bookmaker_id, changed_at, line, handicap_home, handicap_away,
+insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
        betpawa_market_id, betpawa_market_name, handicap_type, outcomes
 from changed
-on conflict (event_id, bookmaker_id, betpawa_market_id, (coalesce(line, 'NaN'::double precision))) do update
+on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
     set changed_at = excluded.changed_at,
         handicap_home = excluded.handicap_home,
         handicap_away = excluded.handicap_away,
@@ -182,12 +223,12 @@ with gone as (
           from oddsstore_stage_markets as m
           where m.snapshot_id = s.id
             and m.betpawa_market_id = c.betpawa_market_id
-            and coalesce(m.line, 'NaN') = coalesce(c.line, 'NaN')
+            and m.line_key = c.line_key
       )
-    returning c.event_id, c.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
+    returning c.event_id, c.bookmaker_id, s.captured_at, c.line, c.line_key, c.betpawa_market_id
 )
-insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
-select event_id, bookmaker_id, captured_at, line, betpawa_market_id
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, betpawa_market_id)
+select event_id, bookmaker_id, captured_at, line, line_key, betpawa_market_id
 from gone;
 
 -- 8. A snapshot staged with a base: the markets staged with null outcomes.
@@ -198,11 +239,11 @@ with gone as (
       and c.event_id = m.event_id
       and c.bookmaker_id = m.bookmaker_id
       and c.betpawa_market_id = m.betpawa_market_id
-      and coalesce(c.line, 'NaN') = coalesce(m.line, 'NaN')
-    returning c.event_id, c.bookmaker_id, m.captured_at, c.line, c.betpawa_market_id
+      and c.line_key = m.line_key
+    returning c.event_id, c.bookmaker_id, m.captured_at, c.line, c.line_key, c.betpawa_market_id
 )
-insert into market_changes (event_id, bookmaker_id, captured_at, line, betpawa_market_id)
-select event_id, bookmaker_id, captured_at, line, betpawa_market_id
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, betpawa_market_id)
+select event_id, bookmaker_id, captured_at, line, line_key, betpawa_market_id
 from gone;
 
 -- 9. Late: compare with the state just before the snapshot, read from the log. Differences are
@@ -215,14 +256,14 @@ with late as (
     where next_at is not null
 ),
 before as (
-    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'))
+    select distinct on (c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key)
            c.*
     from late as l
     join market_changes as c
         on c.event_id = l.event_id
        and c.bookmaker_id = l.bookmaker_id
        and c.captured_at < l.captured_at
-    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, coalesce(c.line, 'NaN'), c.captured_at desc
+    order by c.event_id, c.bookmaker_id, c.betpawa_market_id, c.line_key, c.captured_at desc
 ),
 listed_before as (
     select * from before where outcomes is not null
@@ -236,6 +277,7 @@ differences as (
     select l.event_id, l.bookmaker_id, l.captured_at, l.next_at,
            coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
            coalesce(o.line, b.line) as line,
+           coalesce(o.line_key, b.line_key) as line_key,
            o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
            b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
            b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
@@ -245,7 +287,7 @@ differences as (
         on b.event_id = o.event_id
        and b.bookmaker_id = o.bookmaker_id
        and b.betpawa_market_id = o.betpawa_market_id
-       and coalesce(b.line, 'NaN') = coalesce(o.line, 'NaN')
+       and b.line_key = o.line_key
     join late as l
         on l.event_id = coalesce(o.event_id, b.event_id)
        and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
@@ -253,15 +295,15 @@ differences as (
           is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
 ),
 at_snapshot as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                                 betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-    select event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+    select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
            betpawa_market_id, betpawa_market_name, handicap_type, outcomes
     from differences
 )
-insert into market_changes (event_id, bookmaker_id, captured_at, line, handicap_home, handicap_away,
+insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
                             betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select d.event_id, d.bookmaker_id, d.next_at, d.line, d.before_handicap_home, d.before_handicap_away,
+select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
        d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
 from differences as d
 where not exists (
@@ -270,7 +312,7 @@ where not exists (
     where k.event_id = d.event_id
       and k.betpawa_market_id = d.betpawa_market_id
       and k.bookmaker_id = d.bookmaker_id
-      and coalesce(k.line, 'NaN') = coalesce(d.line, 'NaN')
+      and k.line_key = d.line_key
       and k.captured_at = d.next_at
 );
 
@@ -315,12 +357,12 @@ cross join lateral (
     limit 1
 ) as s
 cross join lateral (
-    select distinct on (mc.betpawa_market_id, coalesce(mc.line, 'NaN')) mc.*
+    select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
     from market_changes as mc
     where mc.event_id = ls.event_id
       and mc.bookmaker_id = ls.bookmaker_id
       and mc.captured_at <= s.captured_at
-    order by mc.betpawa_market_id, coalesce(mc.line, 'NaN'), mc.captured_at desc
+    order by mc.betpawa_market_id, mc.line_key, mc.captured_at desc
 ) as c
 where ls.event_id = :event_id
   and c.outcomes is not null
@@ -332,11 +374,11 @@ order by ls.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- one bookmaker's) in [since, until), each line of the market it listed, as it was then. Each
 -- change of the market holds from its snapshot until the next change of the same line; a
 -- snapshot takes the change whose span contains it. Both sides come from the primary key and
--- market_changes_key_idx (prefix event_id, betpawa_market_id).
+-- market_changes_pkey (prefix event_id, betpawa_market_id).
 with spans as (
     select mc.*,
            lead(mc.captured_at) over (
-               partition by mc.bookmaker_id, coalesce(mc.line, 'NaN') order by mc.captured_at
+               partition by mc.bookmaker_id, mc.line_key order by mc.captured_at
            ) as until_at
     from market_changes as mc
     where mc.event_id = :event_id

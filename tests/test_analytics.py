@@ -180,21 +180,21 @@ async def test_compare_puts_every_bookmakers_latest_prices_side_by_side(store: O
     got = [(r.betpawa_market_id, r.line, r.outcome, r.prices, r.best_odds, r.best_bookmaker_ids, r.home_odds,
             r.best_competitor_odds) for r in rows]  # fmt: skip
     assert got == [
+        # Outcomes in the stored order: by name (docs/schema.md).
         (MATCH_ODDS, None, "1", {b1: 2.00, b2: 2.05, b3: 2.20}, 2.20, [b3], 2.00, 2.20),
-        (MATCH_ODDS, None, "X", {b1: 3.60, b2: 3.40, b3: 3.60}, 3.60, [b1, b3], 3.60, 3.60),
         (MATCH_ODDS, None, "2", {b1: 3.60, b2: 3.70, b3: 3.90}, 3.90, [b3], 3.60, 3.90),
+        (MATCH_ODDS, None, "X", {b1: 3.60, b2: 3.40, b3: 3.60}, 3.60, [b1, b3], 3.60, 3.60),
         (TOTALS, 2.5, "Over", {b1: 2.10, b2: 2.00, b3: 2.30}, 2.30, [b3], 2.10, 2.30),
         (TOTALS, 2.5, "Under", {b1: 1.80, b2: 1.95, b3: 1.70}, 1.95, [b2], 1.80, 1.95),
         # SportyBet does not list it; BetPawa's "No" is suspended: no home price, not the best.
-        (BOTH_SCORE, None, "Yes", {b1: 1.70, b3: 1.75}, 1.75, [b3], 1.70, 1.75),
         (BOTH_SCORE, None, "No", {b1: None, b3: 2.00}, 2.00, [b3], None, 2.00),
-        # Outcomes in listing order; "2" (BetPawa's 2nd) and "X" (SportyBet's 2nd) tie, by name.
+        (BOTH_SCORE, None, "Yes", {b1: 1.70, b3: 1.75}, 1.75, [b3], 1.70, 1.75),
         (ODD_ONE, None, "1", {b1: 2.50, b2: 2.00}, 2.50, [b1], 2.50, 2.00),
         (ODD_ONE, None, "2", {b1: 2.50, b2: 2.00}, 2.50, [b1], 2.50, 2.00),
         (ODD_ONE, None, "X", {b2: 3.00}, 3.00, [b2], None, 3.00),
     ]
     gaps = [r.gap_pct for r in rows]
-    expected = [2.00 / 2.20 - 1, 0, 3.60 / 3.90 - 1, 2.10 / 2.30 - 1, 1.80 / 1.95 - 1, 1.70 / 1.75 - 1, None, 0.25,
+    expected = [2.00 / 2.20 - 1, 3.60 / 3.90 - 1, 0, 2.10 / 2.30 - 1, 1.80 / 1.95 - 1, None, 1.70 / 1.75 - 1, 0.25,
                 0.25, None]  # fmt: skip
     assert all(close(g, None if e is None else e * 100) for g, e in zip(gaps, expected, strict=True)), gaps
     assert rows[0].betpawa_market_name == "1X2 - FT" and rows[0].event_id == board.event.id
@@ -312,8 +312,8 @@ async def test_arbitrage_with_older_odds_and_the_same_outcomes_only(store: OddsS
     ]
     assert [(leg.outcome, leg.odds, leg.bookmaker_ids) for leg in match_arb.legs] == [
         ("1", 2.20, [b3]),
-        ("X", 3.60, [b1, b3]),
         ("2", 3.90, [b3]),
+        ("X", 3.60, [b1, b3]),
     ]
     implied = 1 / 2.20 + 1 / 3.60 + 1 / 3.90
     assert close(match_arb.profit_pct, (1 / implied - 1) * 100)
@@ -336,21 +336,21 @@ async def test_opening_and_closing_odds_stop_at_kickoff(store: OddsStore, histor
     assert got == [
         # BetPawa's last change at or before kickoff is at kickoff itself; the live one is not used.
         (MATCH_ODDS, None, b1, "1", 2.00, 1.75, at(40), True, True, at(40)),
-        (MATCH_ODDS, None, b1, "X", 3.40, 3.50, at(40), True, True, at(40)),
         (MATCH_ODDS, None, b1, "2", 4.00, 4.60, at(40), True, True, at(40)),
+        (MATCH_ODDS, None, b1, "X", 3.40, 3.50, at(40), True, True, at(40)),
         # SportyBet was last seen before kickoff at minute 20.
         (MATCH_ODDS, None, b2, "1", 2.10, 1.85, at(20), True, True, at(20)),
-        (MATCH_ODDS, None, b2, "X", 3.30, 3.40, at(20), True, True, at(20)),
         (MATCH_ODDS, None, b2, "2", 3.80, 4.40, at(20), True, True, at(20)),
+        (MATCH_ODDS, None, b2, "X", 3.30, 3.40, at(20), True, True, at(20)),
         # Bet9ja never changed it: the closing state is the opening one.
         (MATCH_ODDS, None, b3, "1", 1.95, 1.95, at(0), True, True, at(30)),
-        (MATCH_ODDS, None, b3, "X", 3.50, 3.50, at(0), True, True, at(30)),
         (MATCH_ODDS, None, b3, "2", 4.20, 4.20, at(0), True, True, at(30)),
+        (MATCH_ODDS, None, b3, "X", 3.50, 3.50, at(0), True, True, at(30)),
         (TOTALS, 2.5, b1, "Over", 1.90, 1.90, at(0), True, True, at(40)),
         (TOTALS, 2.5, b1, "Under", 1.90, 1.90, at(0), True, True, at(40)),
         (TOTALS, 2.5, b2, "Over", 1.95, 1.95, at(20), True, True, at(20)),
         (TOTALS, 2.5, b2, "Under", 1.85, 1.85, at(20), True, True, at(20)),
-        # Suspended at its closing state: reported as stored.
+        # Suspended at its closing state: reported as stored, with no movement.
         (TOTALS, 2.5, b3, "Over", 1.85, 1.85, at(30), False, True, at(30)),
         (TOTALS, 2.5, b3, "Under", 2.00, 2.00, at(30), False, True, at(30)),
         # Gone at kickoff: the closing odds are the last ones it was listed with (minute 30).
@@ -359,9 +359,11 @@ async def test_opening_and_closing_odds_stop_at_kickoff(store: OddsStore, histor
     ]
     assert all(r.opening_at == at(0) and r.opening_active for r in rows)
     movements = [r.movement_pct for r in rows]
-    expected = [1.75 / 2.00, 3.50 / 3.40, 4.60 / 4.00, 1.85 / 2.10, 3.40 / 3.30, 4.40 / 3.80] + [1.0] * 9 + [
-        2.60 / 2.80, 1.45 / 1.40]  # fmt: skip
-    assert all(close(m, (e - 1) * 100) for m, e in zip(movements, expected, strict=True)), movements
+    expected = [1.75 / 2.00, 4.60 / 4.00, 3.50 / 3.40, 1.85 / 2.10, 4.40 / 3.80, 3.40 / 3.30] + [1.0] * 7 + [
+        None, None, 2.60 / 2.80, 1.45 / 1.40]  # fmt: skip
+    assert all(close(m, None if e is None else (e - 1) * 100) for m, e in zip(movements, expected, strict=True)), (
+        movements
+    )
     assert rows[-1].betpawa_market_name == "Over/Under - FT"
     assert await store.opening_closing(424242) == []
 
@@ -370,7 +372,9 @@ async def test_an_event_yet_to_start_closes_at_its_current_prices(store: OddsSto
     rows = await store.opening_closing(board.event.id)
 
     assert len(rows) == 9 + 8 + 7  # outcomes listed by BetPawa, SportyBet, Bet9ja
-    assert all(r.opening_odds == r.closing_odds and r.movement_pct == 0 and r.listed_at_kickoff for r in rows)
+    assert all(r.opening_odds == r.closing_odds and r.listed_at_kickoff for r in rows)
+    # A move between prices on offer only: suspended outcomes have none.
+    assert all(r.movement_pct == (0 if r.opening_active and r.closing_active else None) for r in rows)
 
 
 # --- line movement ---------------------------------------------------------------------------------
@@ -526,9 +530,9 @@ async def test_compare_margins_and_arbitrage_commands(dsn: str, board: Board) ->
     assert compare[0].startswith("Home 1 v Away 1 (event ")
     assert compare[1].split() == ["id", "market", "outcome", "BetPawa", "SportyBet", "Bet9ja", "BetPawa", "gap"]
     assert compare[3].split() == [MATCH_ODDS, "1X2", "-", "FT", "1", "2.00", "2.05", "2.20*", "-9.1%"]
-    assert compare[4].split() == ["X", "3.60*", "3.40", "3.60*", "+0.0%"]
+    assert compare[5].split() == ["X", "3.60*", "3.40", "3.60*", "+0.0%"]
     assert compare[6].split() == [TOTALS, "Over/Under", "-", "FT", "2.5", "Over", "2.10", "2.00", "2.30*", "-8.7%"]
-    assert compare[9].split() == ["No", "susp", "-", "2.00*", "-"]
+    assert compare[8].split()[-5:] == ["No", "susp", "-", "2.00*", "-"]
     assert compare[-1].startswith("* best price")
     plain = out["plain"]
     assert plain[1].split()[-1] == "Bet9ja" and len(plain) == 6

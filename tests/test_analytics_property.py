@@ -28,7 +28,8 @@ NAMES = ("A", "B", "C")
 # Implied sums closer to 1 than this may fall either way: SQL and Python may add in another order.
 BOUNDARY = 1e-12
 
-prices = st.floats(min_value=1.01, max_value=10.0) | st.sampled_from([1.5, 1.9, 2.0, 2.1, 3.0])
+# Real prices, and the placeholders feeds send for suspended outcomes (never offers).
+prices = st.floats(min_value=1.01, max_value=10.0) | st.sampled_from([1.5, 1.9, 2.0, 2.1, 3.0, None, 0.0, 1.0])
 actives = st.sampled_from([True, True, True, False])
 
 
@@ -38,7 +39,12 @@ class Board:
     not listed. ``fresh[b]``: whether bookmaker b's snapshot is recent."""
 
     fresh: list[bool]
-    markets: list[list[list[tuple[str, float, bool]] | None]]
+    markets: list[list[list[tuple[str, float | None, bool]] | None]]
+
+
+def on_offer(odds: float | None, active: bool) -> bool:
+    """oddsstore_offer: active, and a price above 1.0."""
+    return active and odds is not None and odds > 1.0
 
 
 @st.composite
@@ -47,7 +53,7 @@ def boards(draw: st.DrawFn) -> Board:
     markets = []
     for _ in range(draw(st.integers(1, 4))):
         names = NAMES[: draw(st.integers(2, 3))]
-        offers: list[list[tuple[str, float, bool]] | None] = []
+        offers: list[list[tuple[str, float | None, bool]] | None] = []
         for _ in range(books):
             listing = draw(st.sampled_from(["all", "all", "all", "all", "none", "fewer"]))
             shown = names if listing == "all" else names[:-1] if listing == "fewer" else None
@@ -64,12 +70,12 @@ def close(a: float, b: float) -> bool:
 
 
 def reference_margins(board: Board) -> dict[tuple[int, int], float]:
-    """(bookmaker, market) -> margin %, for complete markets: 2+ outcomes, all active."""
+    """(bookmaker, market) -> margin %, for complete markets: 2+ outcomes, all on offer."""
     return {
-        (b, m): (sum(1 / odds for _, odds, _ in offer) - 1) * 100
+        (b, m): (sum(1 / odds for _, odds, _ in offer if odds) - 1) * 100
         for m, offers in enumerate(board.markets)
         for b, offer in enumerate(offers)
-        if offer is not None and len(offer) >= 2 and all(active for _, _, active in offer)
+        if offer is not None and len(offer) >= 2 and all(on_offer(odds, active) for _, odds, active in offer)
     }
 
 
@@ -89,7 +95,7 @@ def reference_arbitrage(board: Board) -> dict[int, Arb | None]:
         names = [name for name, _, _ in next(iter(listed.values()))]
         best = {}
         for name in names:
-            active = [(odds, b) for b, offer in listed.items() for n, odds, a in offer if n == name and a]
+            active = [(o, b) for b, offer in listed.items() for n, o, a in offer if n == name and o and on_offer(o, a)]
             if active:
                 best[name] = (max(odds for odds, _ in active), active)
         if len(best) < len(names) or len(names) < 2:

@@ -2,7 +2,8 @@
 
 A plain Python reference model keeps every snapshot whole. Hypothesis drives both with the same
 scrape sequence: batches in and out of order, markets that change, stay, get suspended,
-disappear and come back, names that change, snapshots with no markets, and retention drops
+disappear and come back, names that change, snapshots with no markets, outcomes given in another
+order and markets given in several rows (as BetPawa lists them), and retention drops
 (after which the store refuses the dropped days, as the model does). Then latest_odds, odds_at
 at every interesting moment, and odds_history of every market must match the model exactly.
 
@@ -44,6 +45,7 @@ snapshots = st.tuples(
     st.integers(-DAYS_BACK, 0),  # day
     st.integers(0, 5),  # ten-minute slot
     market_sets,
+    st.integers(0, 3),  # shape: 1 = outcomes reversed, 2 = each market in two rows (as BetPawa lists)
 )
 operations = st.lists(
     st.one_of(
@@ -57,6 +59,21 @@ operations = st.lists(
 
 def moment(today: date, day: int, slot: int) -> datetime:
     return datetime.combine(today + timedelta(days=day), time(1), UTC) + timedelta(minutes=10 * slot)
+
+
+def as_given(markets: dict, shape: int) -> list[dict]:
+    """Market dicts as a scraper hands them over: outcomes in the model's order or reversed (the
+    model keeps them by name, as the store returns them), each market in one row or two."""
+    given = []
+    for (mid, line), (name, outcomes) in markets.items():
+        listed = [{"name": n, "odds": o, "is_active": a} for n, o, a in outcomes]
+        listed = listed[::-1] if shape & 1 else listed
+        rows = [listed[:1], listed[1:]] if shape & 2 else [listed]
+        given += [
+            {"betpawa_market_id": mid, "betpawa_market_name": f"{name} {mid}", "line": line, "outcomes": part}
+            for part in rows
+        ]
+    return given
 
 
 async def run(dsn: str, ops: list) -> None:
@@ -80,7 +97,7 @@ async def run(dsn: str, ops: list) -> None:
                 model.drop_before(datetime.combine(today - timedelta(days=argument), time(), UTC))
                 continue
             batch, written = [], []
-            for event, bookmaker, day, slot, markets in argument:
+            for event, bookmaker, day, slot, markets, *shape in argument:
                 at = moment(today, day, slot)
                 if (events[event], bookmakers[bookmaker], at) in seen:
                     continue
@@ -91,15 +108,7 @@ async def run(dsn: str, ops: list) -> None:
                         "event_id": events[event],
                         "bookmaker_id": bookmakers[bookmaker],
                         "captured_at": at,
-                        "markets": [
-                            {
-                                "betpawa_market_id": mid,
-                                "betpawa_market_name": f"{name} {mid}",
-                                "line": line,
-                                "outcomes": [{"name": n, "odds": o, "is_active": a} for n, o, a in outcomes],
-                            }
-                            for (mid, line), (name, outcomes) in markets.items()
-                        ],
+                        "markets": as_given(markets, shape[0] if shape else 0),
                     }
                 )
             writing = (store, other_store)[writer[0]]

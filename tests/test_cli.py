@@ -102,7 +102,7 @@ async def test_status_shows_partitions_runs_stale_pairs_and_recurring_errors(
     assert "odds_snapshots" in sections[0] and "market" in sections[0]
     assert sections[1].startswith("Recent scrape runs") and sections[1].count("failed") >= 2
     stale = sections[2].splitlines()
-    assert "1 pairs" in stale[0]
+    assert "2 pairs" in stale[0]  # and event 2 at BetPawa (linked by its betpawa_event_id): no snapshot
     assert "Home 1 v Away 1" in stale[-1] and "BetPawa" in stale[-1] and "older_than_max_age" in stale[-1]
     errors = sections[3].splitlines()
     assert errors[0].startswith("Recurring errors")

@@ -69,7 +69,7 @@ def model_snapshot(snap: FeedSnapshot, ids: FeedIds) -> Snapshot:
         {
             (m["betpawa_market_id"], m["line"]): (
                 m["betpawa_market_name"],
-                tuple((o["name"], o["odds"], o["is_active"]) for o in m["outcomes"]),
+                tuple(sorted((o["name"], o["odds"], o["is_active"]) for o in m["outcomes"])),  # stored by name
             )
             for m in snap.markets
         },

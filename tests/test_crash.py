@@ -76,7 +76,7 @@ def to_model(batch: list[dict[str, Any]]) -> list[Snapshot]:
             {
                 (m["betpawa_market_id"], m["line"]): (
                     m["betpawa_market_name"],
-                    tuple((o["name"], o["odds"], o["is_active"]) for o in m["outcomes"]),
+                    tuple(sorted((o["name"], o["odds"], o["is_active"]) for o in m["outcomes"])),  # by name
                 )
                 for m in s["markets"]
             },

@@ -2,8 +2,9 @@
 
 Applying twice is a no-op; two deploys at once leave one schema; apply, roll back and re-apply
 keep a populated database's answers; a failing migration leaves the schema as it was; and with
-``lock_timeout = 2s`` and a reader holding an open transaction, only the migration that drops a
-table it reads (0005_change_only drops market_odds) has to wait.
+``lock_timeout = 2s`` and a reader holding an open transaction, only the migrations that drop a
+table it reads or alter one (0005_change_only drops market_odds; 0007_real_data adds key columns
+and primary keys to the odds tables and moves a column of events) have to wait.
 """
 
 from __future__ import annotations
@@ -302,11 +303,12 @@ async def populate(connection: asyncpg.Connection, migration: str) -> None:
         )
 
 
-async def test_only_the_migration_that_drops_a_table_waits_for_an_open_reader(empty_dsn: str) -> None:
-    """Each migration in turn, applied with lock_timeout = 2s while another session holds a
-    transaction that has read every table of the (populated) database. A migration that only
-    creates objects, grants or replaces functions takes no lock a reader conflicts with; 0005
-    drops market_odds (ACCESS EXCLUSIVE) and has to wait for the reader, as documented there."""
+async def test_only_the_migrations_that_drop_or_alter_a_table_wait_for_an_open_reader(empty_dsn: str) -> None:
+    """Each migration in turn, applied with lock_timeout = 2s (0007 sets its own 10 s) while
+    another session holds a transaction that has read every table of the (populated) database. A
+    migration that only creates objects, grants or replaces functions takes no lock a reader
+    conflicts with; 0005 drops market_odds and 0007 alters events, market_current and
+    market_changes (ACCESS EXCLUSIVE) and have to wait for the reader, as documented there."""
     reader = await asyncpg.connect(empty_dsn)
     writer = await asyncpg.connect(empty_dsn)
     waited: list[str] = []
@@ -329,7 +331,7 @@ async def test_only_the_migration_that_drops_a_table_waits_for_an_open_reader(em
     finally:
         await reader.close()
         await writer.close()
-    assert waited == ["0005_change_only"]
+    assert waited == ["0005_change_only", "0007_real_data"]
     # The data came through: 0005 turned market_odds into changes and current state.
     assert await fetch(empty_dsn, "select count(*) from market_changes") == [(4,)]
     assert await fetch(empty_dsn, "select count(*) from market_current") == [(2,)]

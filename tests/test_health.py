@@ -87,11 +87,12 @@ async def test_stale_odds_names_every_reason(store: OddsStore, world: World) -> 
 async def test_events_that_kicked_off_are_not_stale(store: OddsStore, world: World) -> None:
     event = world.events[0]
     await store.write_snapshots([snapshot(event, world.bookmakers[0], datetime.now(UTC) - timedelta(hours=5))])
-    assert len(await store.stale_odds(timedelta(hours=1))) == 1
+    # (Both events are linked to BetPawa by their betpawa_event_id: the other has no snapshot.)
+    assert [s.event_id for s in await store.stale_odds(timedelta(hours=1))] == [world.events[1].id, event.id]
     await store.upsert_event(
         event.tournament_id, event.betpawa_event_id, event.home_team, event.away_team, datetime.now(UTC)
     )
-    assert await store.stale_odds(timedelta(hours=1)) == []
+    assert [s.event_id for s in await store.stale_odds(timedelta(hours=1))] == [world.events[1].id]
 
 
 async def test_error_summary_counts_and_streaks(store: OddsStore, world: World) -> None:

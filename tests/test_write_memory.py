@@ -56,7 +56,7 @@ async def test_a_write_by_another_process_in_between_is_noticed(store: OddsStore
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=20), first)])
     assert prices(await store.latest_odds(event.id)) == {
         (bookmaker.id, "1", None): (2.0, 1.8),
-        (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+        (bookmaker.id, "2", None): (1.85, 4.2, 3.4),  # outcomes 1, 2, X: by name
     }
 
 
@@ -107,11 +107,11 @@ async def test_bad_input_next_to_remembered_markets_is_refused_whole(store: Odds
     await store.write_snapshots([snapshot(event, bookmaker, at, markets)])
     before = prices(await store.latest_odds(event.id))
     bad = copy.deepcopy(markets)
-    bad[2]["outcomes"][1]["odds"] = 0.5
+    bad[2]["outcomes"][1]["odds"] = -0.5
     with pytest.raises(InvalidInputError, match=r"snapshots\[0\]\.markets\[2\]\.outcomes\[1\]\.odds"):
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), bad)])
-    twice = [*markets, markets[0]]
-    with pytest.raises(InvalidInputError, match=r"duplicate market .* at markets\[0\] and markets\[3\]"):
+    twice = [*markets, market("0", odds=(9.5, 3.4, 4.2))]  # market "0" again, another price for "1"
+    with pytest.raises(InvalidInputError, match=r"markets\[0\].*'1' is listed twice with different prices"):
         await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10), twice)])
     assert prices(await store.latest_odds(event.id)) == before
     assert await count(store, "odds_snapshots") == 1
@@ -126,7 +126,7 @@ async def test_a_store_that_does_not_remember_answers_the_same(dsn: str, world: 
             await forgetful.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=10 * step), listed)])
         assert prices(await forgetful.latest_odds(event.id)) == {
             (bookmaker.id, "1", None): (2.2, 1.8),
-            (bookmaker.id, "2", None): (1.85, 3.4, 4.2),
+            (bookmaker.id, "2", None): (1.85, 4.2, 3.4),  # outcomes 1, 2, X: by name
         }
         assert await count(forgetful, "market_changes") == 2 + 2 + 2  # both; one moved, one gone; one moved, one back
 
@@ -167,7 +167,7 @@ async def test_a_batch_in_several_chunks_is_stored_whole(store: OddsStore, world
         latest = prices(await store.latest_odds(event.id))
         assert latest == {
             **{(bookmaker.id, "1", None): (3.0, 1.5) for bookmaker in world.bookmakers},
-            **{(bookmaker.id, "2", None): (1.85, 3.4, 4.2) for bookmaker in world.bookmakers},
+            **{(bookmaker.id, "2", None): (1.85, 4.2, 3.4) for bookmaker in world.bookmakers},  # by name
         }
     assert await count(store, "market_changes") == 3 * len(pairs)
 
@@ -180,8 +180,8 @@ async def test_bad_input_in_a_later_chunk_leaves_nothing_behind(store: OddsStore
     batch[-1]["markets"][1]["outcomes"][0]["odds"] = "cheap"
     with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\]\.markets\[1\]\.outcomes\[0\]\.odds"):
         await store.write_snapshots(batch)
-    batch[-1]["markets"][1] = batch[-1]["markets"][0]
-    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\] .*duplicate market"):
+    batch[-1]["markets"][1] = market("1", odds=(2.5, 3.4, 4.2))  # market "1" again, another price
+    with pytest.raises(InvalidInputError, match=rf"snapshots\[{len(pairs) - 1}\]\.markets\[0\].*listed twice"):
         await store.write_snapshots(batch)
     assert await count(store, "odds_snapshots") == 0
     assert await count(store, "market_changes") == 0

@@ -198,7 +198,7 @@ def price(outcome: Outcome | None, best: float | None = None) -> str:
     """An outcome's price for a table: ``*`` the best, ``susp`` suspended, ``-`` not offered."""
     if outcome is None:
         return "-  "
-    if not outcome.is_active:
+    if not outcome.is_offer:
         return "susp "
     return f"{outcome.odds:.2f}{'*' if outcome.odds == best else ' '}"
 

@@ -122,7 +122,7 @@ def _comparison(odds: Sequence[MarketOdds], bookmakers: dict[int, str]) -> str:
 
 def _main_line(lines: Sequence[MarketOdds]) -> float | None:
     """The line whose first and last prices are closest (``None`` for a market without lines)."""
-    return min(lines, key=lambda m: abs(m.outcomes[0].odds - m.outcomes[-1].odds)).line
+    return min(lines, key=lambda m: abs((m.outcomes[0].odds or 1.0) - (m.outcomes[-1].odds or 1.0))).line
 
 
 def _market_rows(markets: Sequence[MarketOdds | None]) -> list[tuple[str, ...]]:
@@ -134,7 +134,7 @@ def _market_rows(markets: Sequence[MarketOdds | None]) -> list[tuple[str, ...]]:
     rows = []
     for number, name in enumerate(o.name for o in first.outcomes):
         outcomes = [next((o for o in m.outcomes if o.name == name), None) if m else None for m in markets]
-        best = max((o.odds for o in outcomes if o and o.is_active), default=None)
+        best = max((o.odds for o in outcomes if o and o.is_offer and o.odds), default=None)
         rows.append((label if number == 0 else "", name, *(price(o, best) for o in outcomes)))
     rows.append(("", "margin", *(_margin(m) for m in markets)))
     return rows
@@ -143,9 +143,9 @@ def _market_rows(markets: Sequence[MarketOdds | None]) -> list[tuple[str, ...]]:
 def _margin(market: MarketOdds | None) -> str:
     if market is None:
         return "-  "
-    if not all(o.is_active for o in market.outcomes):
+    if not all(o.is_offer for o in market.outcomes):
         return "susp "
-    return f"{(sum(1 / o.odds for o in market.outcomes) - 1) * 100:.1f}% "
+    return f"{(sum(1 / (o.odds or 1.0) for o in market.outcomes) - 1) * 100:.1f}% "
 
 
 class _Progress:
