@@ -379,14 +379,16 @@ async def test_rolling_back_0006_drops_the_roles_nothing_else_uses() -> None:
     try:
         dsn = server.get_uri()
         roles = "select array_agg(rolname::text order by rolname) from pg_roles where rolname like 'oddsstore\\_%'"
+        # 0006 and the migrations after it (rolled back newest first).
+        since_roles = len(read_migrations(str(sql_directory("schema"))).filter(lambda m: m.id >= "0006_roles"))
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
         await execute(dsn, "create role scraper login in role oddsstore_writer")
-        migrations.rollback(dsn, 1)
+        migrations.rollback(dsn, since_roles)
         assert await fetchval(dsn, roles) == ["oddsstore_writer"]  # kept: scraper is a member
         await execute(dsn, "drop role scraper")
         migrations.apply(dsn)
-        migrations.rollback(dsn, 1)
+        migrations.rollback(dsn, since_roles)
         assert await fetchval(dsn, roles) is None
         migrations.apply(dsn)
         assert await fetchval(dsn, roles) == ["oddsstore_reader", "oddsstore_writer"]
