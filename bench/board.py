@@ -36,11 +36,11 @@ from bench.databases import open_store
 from bench.reads import _percentile
 from bench.server import drop_database, pg15_server, server, server_version
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, register, to_write
+from oddsstore.synthetic.feed import Feed, register, to_write
 
 RESULTS = Path(__file__).parent / "results"
 DATABASE = "bench_board"
-# 1X2, over/under (main line), both teams to score, double chance (oddsstore/feed_catalogue.py).
+# 1X2, over/under (main line), both teams to score, double chance (oddsstore/synthetic/catalogue.py).
 MARKETS = ["3743", "3752", "3764", "3746"]
 INDEX_DDL = {
     "market_current_event_id_market_idx": "create index market_current_event_id_market_idx on market_current "

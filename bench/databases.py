@@ -9,7 +9,7 @@ from datetime import date
 from bench import seed_orm
 from bench.server import create_database
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, register
 
 
 async def open_store(
@@ -17,7 +17,7 @@ async def open_store(
 ) -> tuple[OddsStore, FeedIds]:
     """Create database ``name``, migrate it and register what ``snapshots`` refer to.
 
-    Returns the open store and the ids :func:`oddsstore.feed.to_write` needs.
+    Returns the open store and the ids :func:`oddsstore.synthetic.feed.to_write` needs.
     """
     dsn = await create_database(admin_dsn, name)
     store = await OddsStore.connect(dsn, min_size=1, max_size=4, remember_writes=remember_writes)

@@ -23,8 +23,8 @@ from bench.databases import observations, open_seed, open_store
 from bench.scales import Scale
 from bench.server import database_dsn, drop_database, relation_bytes
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, to_write
 from oddsstore.migrations import asyncpg_dsn
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, to_write
 
 STORE_DATABASE = "bench_history_oddsstore"
 SEED_DATABASE = "bench_history_seed"

@@ -33,9 +33,9 @@ from bench.databases import observations, open_seed, open_store
 from bench.scales import TEN_MINUTES, Scale
 from bench.server import database_dsn, drop_database
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, to_write
 from oddsstore.migrations import asyncpg_dsn
 from oddsstore.partitions import utc_day
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, to_write
 from oddsstore.writes import STAGE_MARKET_COLUMNS, STAGE_SNAPSHOT_COLUMNS
 
 PATHS = ("copy_floor", "oddsstore", "oddsstore_cold", "seed_orm")

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.server import create_database, drop_database, server, server_version
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, register, to_write
+from oddsstore.synthetic.feed import Feed, register, to_write
 
 RESULTS = Path(__file__).parent / "results"
 DATABASE = "bench_jit"

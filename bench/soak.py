@@ -3,7 +3,7 @@
     python -m bench.soak --hours 6 --events 200 [--dsn postgresql://...] [--writers 2]
 
 ``--hours`` is simulated scraping time: ``hours * 60 / interval`` cycles of the seeded feed
-(``oddsstore.feed.Feed``), each one scrape of every event at every bookmaker. The cycles are
+(``oddsstore.synthetic.feed.Feed``), each one scrape of every event at every bookmaker. The cycles are
 timestamped from ``--span-days`` days ago up to now, ``interval`` apart when the cycles fill the
 span (``--hours 120`` with the defaults) and spread evenly up to now when they do not, so the
 simulated clock always crosses day boundaries. Retention follows the simulated clock: whenever
@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from oddsstore import MarketOdds, OddsStore, migrations
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, register
 
 DATABASE = "oddsstore_soak"
 Row = tuple[Any, ...]  # (bookmaker, captured_at, market id, line, name, outcomes)

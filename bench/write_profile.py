@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from oddsstore import OddsStore, partitions, writes
-from oddsstore.feed import Feed, FeedIds, register, to_write
+from oddsstore.synthetic.feed import Feed, FeedIds, register, to_write
 
 STAGES = ("lock and load", "validate", "build rows", "copy", "merge")
 

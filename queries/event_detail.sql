@@ -6,7 +6,7 @@
 -- is_active not false, odds above 1.0); anything else is suspended and never counts in a margin.
 
 -- name: margin_history
--- record: MarginPoint
+-- record_class: MarginPoint
 -- The margin of one market of an event over time, per bookmaker and line: one point per logged
 -- change (market_changes), oldest first. margin_pct = (sum(1/odds) - 1) * 100 when the market
 -- is complete (two or more outcomes, every one an offer), else null; listed is false at a
@@ -32,7 +32,7 @@ where mc.event_id = :event_id
 order by mc.captured_at, mc.bookmaker_id, mc.line nulls first;
 
 -- name: missing_markets
--- record: MissingMarket
+-- record_class: MissingMarket
 -- Markets of an event that a bookmaker listed before and lists no more: per market, line and
 -- bookmaker whose latest logged state is "not listed", since when (missing_since: the snapshot
 -- that no longer listed it), its name and time when last listed, and which bookmakers list it

@@ -2,7 +2,7 @@
 -- find_event in queries/reference.sql). Read-only; reads events, tournaments, event_bookmakers.
 
 -- name: list_events
--- record: EventListing
+-- record_class: EventListing
 -- Events in (kickoff, id) order after the cursor (:after_kickoff, :after_event_id), at most
 -- :limit + 1 of them (the extra one tells the caller a next page exists). Filters, each
 -- optional: kickoff in [:kickoff_from, :kickoff_to), :sport_id, :tournament_id, and :search, a

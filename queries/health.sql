@@ -1,7 +1,7 @@
 -- Scrape health: which odds may be stale, and which failures keep coming back.
 
 -- name: stale_odds
--- record: StaleOdds
+-- record_class: StaleOdds
 -- Event x bookmaker pairs of upcoming events (kickoff still ahead) whose odds may be stale,
 -- with every reason that applies:
 --   no_snapshot        linked in event_bookmakers, but no snapshot within retention;
@@ -57,7 +57,7 @@ where cardinality(reasons) > 0
 order by captured_at nulls first, event_id, bookmaker_id;
 
 -- name: error_summary
--- record: ErrorSummary
+-- record_class: ErrorSummary
 -- Failure history per bookmaker (null: not bookmaker-specific) and error type since a time:
 -- how often, in how many runs, first and last seen, and its current streak: in how many
 -- consecutive runs, counting back from the most recent run, it occurred.

@@ -64,7 +64,7 @@ where exists (
 );
 
 -- name: stored_markets
--- record: MarketOdds
+-- record_class: MarketOdds
 -- The markets of the given stored snapshots, as odds_at rebuilds them (per market and line, the
 -- latest row at or before the snapshot within its day, if listed): what a re-sent snapshot is
 -- compared with.
@@ -484,7 +484,7 @@ on conflict (event_id, bookmaker_id) do update
     where excluded.captured_at > ls.captured_at;
 
 -- name: latest_odds
--- record: MarketOdds
+-- record_class: MarketOdds
 -- Each bookmaker's latest markets for one event: market_current joined to the pair's latest
 -- snapshot. No history is read, however much is stored.
 select ls.snapshot_id, c.event_id, c.bookmaker_id, ls.captured_at,
@@ -496,7 +496,7 @@ where c.event_id = :event_id
 order by c.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 
 -- name: odds_at
--- record: MarketOdds
+-- record_class: MarketOdds
 -- Each bookmaker's markets for one event as of a moment: the markets of its latest snapshot at
 -- or before :at, rebuilt from the log (per market and line, the latest row at or before that
 -- snapshot, if the market was listed). Only the snapshot's own day is read: the pair's first
@@ -529,7 +529,7 @@ where ls.event_id = :event_id
 order by ls.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 
 -- name: odds_history
--- record: MarketOdds
+-- record_class: MarketOdds
 -- One market of one event over time, oldest first: for every snapshot of the event (optionally
 -- one bookmaker's) in [since, until), each line of the market it listed, as it was then. Each
 -- row of the market holds from its snapshot until the next row of the same line; a snapshot
@@ -564,7 +564,7 @@ where s.event_id = :event_id
 order by s.captured_at, s.bookmaker_id, c.line nulls first;
 
 -- name: snapshots_for_event
--- record: OddsSnapshot
+-- record_class: OddsSnapshot
 -- The snapshots of one event in [since, until), oldest first, with their raw responses.
 select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
 from odds_snapshots

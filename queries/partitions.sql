@@ -1,7 +1,7 @@
 -- Partition lifecycle (the functions are in schema/0004_partitions.sql).
 
 -- name: partitions
--- record: PartitionInfo
+-- record_class: PartitionInfo
 -- Every daily partition with its day, row estimate and size, oldest first.
 select parent, name, day, rows_estimate, total_bytes, detach_pending
 from oddsstore_partitions()
@@ -13,7 +13,7 @@ select coalesce(array_agg(name), '{}')
 from oddsstore_ensure_partitions(:first_day, :last_day) as created (name);
 
 -- name: expired_partitions
--- record: PartitionInfo
+-- record_class: PartitionInfo
 -- Partitions whose UTC day is before cutoff_day, oldest first, with a flag for a concurrent
 -- detach that was interrupted (it must be finished with DETACH ... FINALIZE).
 select parent, name, day, rows_estimate, total_bytes, detach_pending

@@ -2,7 +2,7 @@
 -- and returns the stored row, so a scraper can send the same data every cycle and learn the ids.
 
 -- name: upsert_sport^
--- record: Sport
+-- record_class: Sport
 -- Rename the sport with this slug, or insert it. Update first: an INSERT ... ON CONFLICT draws
 -- an identity value even when the row exists, and scrapers send the same rows every cycle.
 with updated as (
@@ -25,7 +25,7 @@ union all
 select id, name, slug from inserted;
 
 -- name: upsert_tournament^
--- record: Tournament
+-- record_class: Tournament
 -- Return the tournament with this sport, name and country, inserting it if missing (look first,
 -- as upsert_sport updates first: an INSERT ... ON CONFLICT would draw an identity value).
 with existing as (
@@ -48,7 +48,7 @@ union all
 select id, sport_id, name, country from inserted;
 
 -- name: upsert_bookmaker^
--- record: Bookmaker
+-- record_class: Bookmaker
 -- Update the name and base URL of the bookmaker with this slug, or insert it (update first, as
 -- upsert_sport does).
 with updated as (
@@ -91,7 +91,7 @@ union all
 select id from inserted;
 
 -- name: upsert_events
--- record: Event
+-- record_class: Event
 -- Register a batch of events with their bookmaker links in one statement, returning each stored
 -- event in input order (:positions of links are 1-based indexes into the events). An event is
 -- matched by sportradar_id, else by any of its links (bookmaker_id, bookmaker_event_id) to an
@@ -190,7 +190,7 @@ left join event_bookmakers as stored_pawa
 order by r.position;
 
 -- name: link_event_bookmaker^
--- record: EventBookmaker
+-- record_class: EventBookmaker
 -- Record that a bookmaker offers an event, with its own id and page for it when known (a known
 -- id or URL is kept when a later call omits it).
 insert into event_bookmakers as eb (event_id, bookmaker_id, bookmaker_event_id, event_url)
@@ -201,7 +201,7 @@ on conflict (event_id, bookmaker_id) do update
 returning eb.event_id, eb.bookmaker_id, eb.bookmaker_event_id, eb.event_url;
 
 -- name: get_event^
--- record: Event
+-- record_class: Event
 -- One event by id, with its BetPawa event id when linked.
 select e.id, e.tournament_id, e.sportradar_id, eb.bookmaker_event_id as betpawa_event_id,
        e.home_team, e.away_team, e.kickoff
@@ -211,7 +211,7 @@ left join (event_bookmakers as eb join bookmakers as b on b.id = eb.bookmaker_id
 where e.id = :event_id;
 
 -- name: find_event^
--- record: Event
+-- record_class: Event
 -- One event by SportRadar id, or by a bookmaker's own id for it (events_sportradar_id_key,
 -- event_bookmakers' unique key (bookmaker_id, bookmaker_event_id)).
 select e.id, e.tournament_id, e.sportradar_id, pawa.bookmaker_event_id as betpawa_event_id,
@@ -228,7 +228,7 @@ where e.sportradar_id = :sportradar_id
    );
 
 -- name: list_bookmakers
--- record: Bookmaker
+-- record_class: Bookmaker
 -- All bookmakers, by id.
 select id, name, slug, base_url
 from bookmakers

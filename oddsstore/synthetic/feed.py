@@ -5,7 +5,7 @@ upcoming football events, each shown by every bookmaker, and produces one scrape
 per event and bookmaker, a :class:`FeedSnapshot` whose ``markets`` are plain dicts with exactly the
 keys of :class:`oddsstore.records.MarketIn` (what a scraper has after parsing JSON; no Pydantic).
 
-The model behind the prices (the catalogue and the price model are in :mod:`oddsstore.feed_catalogue`):
+The model behind the prices (the catalogue and the price model are in :mod:`oddsstore.synthetic.catalogue`):
 
 * Goals, corners and cards are independent Poisson counts per team (first half 45% of the
   match's rate); every market type of :data:`MARKET_TYPES` (129 types, 258 market lines) is priced
@@ -38,7 +38,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from oddsstore.errors import InvalidInputError, UnknownReferenceError
-from oddsstore.feed_catalogue import CORE, MARKET_TYPES, OPTIONAL, SPECS, MarketType, Spec, match_model
+from oddsstore.synthetic.catalogue import CORE, MARKET_TYPES, OPTIONAL, SPECS, MarketType, Spec, match_model
 
 if TYPE_CHECKING:
     from oddsstore.records import Bookmaker, Event, EventBookmaker, Sport, Tournament

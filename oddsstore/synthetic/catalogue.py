@@ -2,7 +2,7 @@
 
 Goals, corners and cards are independent Poisson counts per team (first half 45% of the match's
 rate); every market type of :data:`MARKET_TYPES` is priced from those distributions as fair
-probabilities per outcome. :mod:`oddsstore.feed` turns them into bookmakers' odds over time.
+probabilities per outcome. :mod:`oddsstore.synthetic.feed` turns them into bookmakers' odds over time.
 """
 
 from __future__ import annotations
