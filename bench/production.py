@@ -41,9 +41,9 @@ from bench import retention, seed_orm
 from bench.databases import observations, open_seed, open_store
 from bench.server import database_dsn, drop_database, server
 from oddsstore import OddsStore
-from oddsstore.feed import Feed, FeedIds, FeedSnapshot, to_write
 from oddsstore.migrations import asyncpg_dsn
 from oddsstore.partitions import utc_day
+from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, to_write
 
 RESULTS = Path(__file__).parent / "results"
 SEED = 2024

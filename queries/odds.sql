@@ -104,7 +104,7 @@ from (
 ) as p;
 
 -- name: pair_states^
--- record: StoredPairs
+-- record_class: StoredPairs
 -- What the database holds for the given pairs (their locks taken), for those whose latest
 -- snapshot is not the given one (a store's memory; null: none). One row of parallel arrays:
 -- the pairs' positions in the input (from 1), their latest snapshot's id and time (null: none),
