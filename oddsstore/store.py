@@ -147,8 +147,12 @@ class OddsStore:
             # parameters (":x is null or ..."), and after five executions of a prepared statement
             # PostgreSQL may switch to a generic plan that cannot see which filters are off: the
             # odds board's pages went from ~0.3 s to ~2 s each on a loaded machine (and the whole
-            # board ran for minutes). Planning each call costs a few milliseconds at most.
-            settings = {"plan_cache_mode": "force_custom_plan", **pool_options.pop("server_settings", {})}
+            # board ran for minutes). Planning each call costs a few milliseconds at most. Only
+            # with asyncpg's statement cache on: without it (statement_cache_size=0, as behind
+            # PgBouncer, which refuses this startup parameter) no prepared statement is reused.
+            settings = dict(pool_options.pop("server_settings", {}))
+            if pool_options.get("statement_cache_size") != 0:
+                settings.setdefault("plan_cache_mode", "force_custom_plan")
             try:
                 pool = await asyncpg.create_pool(
                     migrations.asyncpg_dsn(dsn),

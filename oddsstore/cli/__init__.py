@@ -64,13 +64,13 @@ async def _run(dsn: str, args: argparse.Namespace) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """The message of ``exc`` followed by those of its causes (``because: ...``), each named by its
-    class when it has no text (a bare ``TimeoutError``)."""
+    """The message of ``exc`` followed by those of its causes (``because: ...``). An error with no
+    text is named by its class (a bare ``TimeoutError``); a cause with no text adds nothing."""
     parts: list[str] = []
     current: BaseException | None = exc
     while current is not None and len(parts) < 4:
-        text = str(current).strip() or type(current).__name__
-        if not any(text in part for part in parts):
+        text = str(current).strip() or ("" if parts else type(current).__name__)
+        if text and not any(text in part for part in parts):
             parts.append(text)
         current = current.__cause__
     return "; because: ".join(parts)
