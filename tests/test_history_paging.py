@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import World, market, snapshot
+from conftest import Server, World, market, snapshot
 
+from bench import flat
 from oddsstore import HistoryCursor, InvalidInputError, OddsStore
 
 TOTALS = "3752"
@@ -92,3 +93,15 @@ async def test_bad_page_sizes_are_refused(store: OddsStore, world: World, limit:
         await store.odds_history_page(world.events[0].id, TOTALS, limit=limit)
     with pytest.raises(InvalidInputError, match="limit"):
         await store.line_movement_page(world.events[0].id, TOTALS, limit=limit)
+
+
+async def test_flatness_benchmark_runs_end_to_end(pg_server: Server) -> None:
+    """bench/flat.py at one event and 4 cycles a day: every read is timed at 1 and 7 days, with
+    rows (no timing assertion: ``python -m bench.flat`` measures)."""
+    results = await flat.measure(pg_server.dsn("postgres"), events=1, rounds=1, cycles_per_day=4)
+
+    for read in flat.READS:
+        assert results["7d"][read]["p50_ms"] > 0 and results["ratio_7d_over_1d"][read] > 0
+    assert results["7d"]["odds_history"]["rows_per_call"] > 0
+    assert results["7d"]["line_movement"]["rows_per_call"] > results["1d"]["line_movement"]["rows_per_call"]
+    assert flat.table({"servers": {"here": results}}).startswith("| read | here: 1 d ms")
