@@ -96,9 +96,9 @@ async def test_bad_page_sizes_are_refused(store: OddsStore, world: World, limit:
 
 
 async def test_flatness_benchmark_runs_end_to_end(pg_server: Server) -> None:
-    """bench/flat.py at one event and 4 cycles a day: every read is timed at 1 and 7 days, with
+    """bench/flat.py at three events and 4 cycles a day: every read is timed at 1 and 7 days, with
     rows (no timing assertion: ``python -m bench.flat`` measures)."""
-    results = await flat.measure(pg_server.dsn("postgres"), events=1, rounds=1, cycles_per_day=4)
+    results = await flat.measure(pg_server.dsn("postgres"), events=3, rounds=1, cycles_per_day=4)
 
     for read in flat.READS:
         assert results["7d"][read]["p50_ms"] > 0 and results["ratio_7d_over_1d"][read] > 0
