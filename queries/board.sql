@@ -111,7 +111,7 @@ prices as (
     -- The chosen lines' rows (market_current_pkey) and their bookmaker's latest snapshot, one
     -- row per outcome, judged: an offer or not, stale or not. position 1 is each bookmaker's
     -- market's first outcome: one row per quote.
-    select ch.*, c.betpawa_market_name, c.line, c.margin_pct, c.changed_at,
+    select ch.*, c.betpawa_market_name, c.line, c.spread, c.changed_at,
            ls.captured_at as seen_at, ls.captured_at < now() - :stale_after::interval as stale,
            o.name as outcome, o.position, o.odds, oddsstore_offer(o.odds, o.is_active) as offer
     from chosen as ch
@@ -136,7 +136,11 @@ best as (
                over outcome as best_competitor_odds,
            min(c.position) over outcome as outcome_position,
            c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome,
-           json_object_agg(c.outcome, case when c.offer then c.odds end) over quote as offers
+           json_object_agg(c.outcome, case when c.offer then c.odds end) over quote as offers,
+           -- The margin of a complete quote (spread is stored for complete markets only); the
+           -- filter keeps a suspended 0 from dividing.
+           case when c.spread is not null then (sum(1 / c.odds) filter (where c.offer) over quote - 1) * 100 end
+               as margin_pct
     from prices as c
     window outcome as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.outcome),
            quote as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id)

@@ -1,5 +1,5 @@
 -- The odds board reads each current market's judgement stored with it instead of expanding its
--- outcomes on every read: market_current.margin_pct and market_current.spread.
+-- outcomes on every read: market_current.spread (null unless the market is complete).
 -- depends: 0011_checkpoints
 --
 -- Why: the board (queries/board.sql) picks each market's main line from every line every
@@ -9,21 +9,25 @@
 -- carrying them through the window sorts (a whole board of 1,300 events spilled ~20 MB of
 -- sorts to disk). With the judgement stored, the main line is chosen from narrow rows and only
 -- the chosen lines' outcomes are expanded: docs/performance.md, "The odds board", has the
--- before/after figures (python -m bench.board).
+-- before/after figures (python -m bench.board --baseline).
 --
--- Both are STORED generated columns: PostgreSQL computes them on every insert and update of
--- market_current, so the write path (queries/odds.sql) is unchanged and cannot forget them.
--- The functions are immutable SQL over the outcomes jsonb, with SQL-standard bodies (parsed
--- when created, so they resolve oddsstore_offer() whatever the search_path of a restore or of
--- a logical replication worker).
+-- A STORED generated column: PostgreSQL computes it on every insert and update of
+-- market_current, so the write path (queries/odds.sql) is unchanged and cannot forget it. The
+-- function is immutable SQL over the outcomes jsonb, with a SQL-standard body (parsed when
+-- created, so it resolves oddsstore_offer() whatever the search_path of a restore or of a
+-- logical replication worker). What it costs the writes: one call per row the merge's upsert
+-- proposes and one per row it updates, ~10 us each on a loaded machine; an upsert of 5,114
+-- markets took 0.19-0.24 s without the column and 0.40-0.70 s with the margin and the spread
+-- both stored (one column only since: about half that). Only markets whose input changed are
+-- upserted (~5% a cycle). The margin is not stored: the board computes it for the chosen lines.
 --
 -- Locks, and for how long: adding a stored generated column rewrites market_current under an
 -- ACCESS EXCLUSIVE lock: its readers and writers wait until this migration commits. Accepted
 -- because market_current holds the live markets only (one row per event, bookmaker, market and
 -- line currently listed), not the history: its size is bounded by the events on offer, about
 -- 660,000 rows at production scale (1,300 events x 3 bookmakers x ~170 markets), however many
--- days are stored. The rewrite took 34 s on a loaded 2-core machine at that size (PostgreSQL
--- 18, load average 3.3): one scrape cycle's write waits that long, once. The history tables
+-- days are stored. The rewrite took 21 s on a loaded 2-core machine at that size (PostgreSQL
+-- 18, load average 4.3): one scrape cycle's write waits that long, once. The history tables
 -- (market_changes, odds_snapshots) are untouched. Deploy between two scrape cycles. A lock
 -- held by a long reader is waited for at most 5 s (lock_timeout): retry the deploy then.
 --
@@ -32,23 +36,6 @@
 -- squawk-ignore-file adding-field-with-default
 set local lock_timeout = '5s';
 set local statement_timeout = '10min';
-
-create function oddsstore_market_margin(p_outcomes jsonb)
-returns double precision
-language sql
-immutable
-parallel safe
-return (
-    /*
-     * A market's margin in percent, (sum(1/odds) - 1) * 100, when it is complete: two outcomes
-     * or more, every one an offer (oddsstore_offer). Null otherwise: a market with a suspended
-     * outcome has no meaningful margin. The filter keeps a 0 placeholder from dividing (an
-     * aggregate sees every row before the CASE looks at the count).
-     */
-    select case when count(*) >= 2 and bool_and(oddsstore_offer(o.odds, o.is_active)) then (sum(1 / o.odds) filter (where o.odds > 1.0) - 1) * 100 end
-    from jsonb_to_recordset(p_outcomes) as o(odds double precision, is_active boolean)
-);
-comment on function oddsstore_market_margin(jsonb) is 'Margin (overround) of a market''s outcomes in percent when complete (2+ outcomes, all offers), else null. market_current.margin_pct.';
 
 create function oddsstore_market_spread(p_outcomes jsonb)
 returns double precision
@@ -59,15 +46,18 @@ return (
     /*
      * How far apart a complete market's implied probabilities are: max(1/odds) - min(1/odds)
      * (0: an even line). The board's main line is the one most bookmakers offer complete, then
-     * the one with the smallest average spread. Null unless complete, as the margin.
+     * the one with the smallest average spread. Null unless complete: spread is not null tells
+     * a complete market. The filters keep a 0 placeholder from dividing (an aggregate sees every
+     * row before the CASE looks at the count).
      */
-    select case when count(*) >= 2 and bool_and(oddsstore_offer(o.odds, o.is_active)) then max(1 / o.odds) filter (where o.odds > 1.0) - min(1 / o.odds) filter (where o.odds > 1.0) end
+    select case
+               when count(*) >= 2 and bool_and(oddsstore_offer(o.odds, o.is_active))
+                   then max(1 / o.odds) filter (where o.odds > 1.0) - min(1 / o.odds) filter (where o.odds > 1.0)
+           end
     from jsonb_to_recordset(p_outcomes) as o(odds double precision, is_active boolean)
 );
 comment on function oddsstore_market_spread(jsonb) is 'max(1/odds) - min(1/odds) of a complete market (2+ outcomes, all offers), else null: how even a line is. market_current.spread.';
 
 alter table market_current
-    add column margin_pct double precision generated always as (oddsstore_market_margin(outcomes)) stored,
     add column spread double precision generated always as (oddsstore_market_spread(outcomes)) stored;
-comment on column market_current.margin_pct is 'oddsstore_market_margin(outcomes): the margin in percent when the market is complete (2+ outcomes, all offers), else null. Stored: the odds board reads it without expanding outcomes.';
 comment on column market_current.spread is 'oddsstore_market_spread(outcomes): max(1/odds) - min(1/odds) when complete, else null. Stored: the odds board chooses main lines from it (count(spread) = bookmakers offering the line complete).';
