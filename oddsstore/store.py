@@ -130,7 +130,8 @@ class OddsStore:
             authentication) before giving up.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
             An ``init`` callback runs after oddsstore's own connection setup, which only
-            registers codecs: a connection opened by the store creates nothing, so it works on a
+            registers codecs (json and jsonb values arrive decoded, as Python lists, dicts and
+            scalars, on ``store.pool`` too): a connection opened by the store creates nothing, so it works on a
             read-only hot standby and behind PgBouncer (there pass ``statement_cache_size=0``
             unless PgBouncer supports prepared statements; docs/operations.md).
         :raises ConnectError: the first connections could not be opened or authenticated (the
