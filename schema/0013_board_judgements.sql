@@ -18,8 +18,9 @@
 -- logical replication worker). What it costs the writes: one call per row the merge's upsert
 -- proposes and one per row it updates, ~10 us each on a loaded machine; an upsert of 5,114
 -- markets took 0.19-0.24 s without the column and 0.40-0.70 s with the margin and the spread
--- both stored (one column only since: about half that). Only markets whose input changed are
--- upserted (~5% a cycle). The margin is not stored: the board computes it for the chosen lines.
+-- both stored (one column since; expected about half that difference, not measured again).
+-- Only markets whose input changed are upserted (~5% a cycle). The margin is not stored: the
+-- board computes it for the chosen lines.
 --
 -- Locks, and for how long: adding a stored generated column rewrites market_current under an
 -- ACCESS EXCLUSIVE lock: its readers and writers wait until this migration commits. Accepted
