@@ -316,7 +316,7 @@ async def test_only_the_migrations_that_drop_or_alter_a_table_or_drop_an_index_w
     database. A migration that only creates objects, grants, replaces functions or sets storage
     parameters takes no lock a reader conflicts with; 0005 drops market_odds, 0007 alters events,
     market_current and market_changes, 0008 drops two unused indexes, 0010 adds a column to
-    market_current and market_changes, and 0013 adds two stored generated columns to
+    market_current and market_changes, and 0013 adds a stored generated column to
     market_current (ACCESS EXCLUSIVE on their tables): they wait for the reader, as documented
     there, and give up rather than queue."""
     reader = await asyncpg.connect(empty_dsn)
