@@ -31,8 +31,9 @@
 -- fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
 -- Plan: events_kickoff_id_idx (the page, in order, stopping after :limit + 1), then per event
 -- market_current_event_id_market_idx (the event, the market ids): narrow rows carrying each
--- line's stored judgement (market_current.spread, schema/0013_board_judgements.sql), from
--- which window passes choose the lines; only the chosen lines' rows are read whole (by
+-- line's judgement (its spread, oddsstore_market_spread, schema/0013_board_judgements.sql,
+-- computed here: stored, it cost every write more than it saved the board), from which window
+-- passes choose the lines; only the chosen lines' rows are read whole (by
 -- market_current_pkey, with latest_snapshots) and their outcomes expanded (~40% of the rows:
 -- over/under lists ~7 lines). Then window passes and two aggregations: no join between
 -- intermediate results, whose row counts the planner cannot estimate (a first version with
@@ -63,15 +64,16 @@ with page as (
 ),
 quotes as (
     -- Every line of the asked market ids, per bookmaker, for the page's events (not the extra
-    -- one): narrow rows (no outcomes), each line's judgement read from market_current's stored
-    -- spread (schema/0013_board_judgements.sql; null unless complete).
+    -- one): narrow rows (no outcomes), each line judged by its spread
+    -- (oddsstore_market_spread, schema/0013_board_judgements.sql; null unless complete).
     select c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id, c.spread
     from page as p
     -- Per event, a range scan of market_current_event_id_market_idx. "offset 0" keeps the
     -- planner from flattening the lateral into a join it may run as a parallel full scan of
     -- market_current (it did at 400 events: 656 ms of a 3.5 s page).
     cross join lateral (
-        select c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id, c.spread
+        select c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id,
+               oddsstore_market_spread(c.outcomes) as spread
         from market_current as c
         where c.event_id = p.event_id
           and c.betpawa_market_id = any(:market_ids::text[])
@@ -100,7 +102,7 @@ ranked as (
 chosen as (
     -- The lines shown: the main line of a market asked for at its main line, the lines asked for
     -- by number (at most one asked row matches: see the header).
-    select r.event_id, r.betpawa_market_id, r.line_key, r.bookmaker_id,
+    select r.event_id, r.betpawa_market_id, r.line_key, r.bookmaker_id, r.spread,
            a.position as market_position, a.line_key is null as main_line
     from ranked as r
     join unnest(:market_ids::text[], :market_lines::double precision[])
@@ -112,7 +114,7 @@ prices as (
     -- The chosen lines' rows (market_current_pkey) and their bookmaker's latest snapshot, one
     -- row per outcome, judged: an offer or not, stale or not. position 1 is each bookmaker's
     -- market's first outcome: one row per quote.
-    select ch.*, c.betpawa_market_name, c.line, c.spread, c.changed_at,
+    select ch.*, c.betpawa_market_name, c.line, c.changed_at,
            ls.captured_at as seen_at, ls.captured_at < now() - :stale_after::interval as stale,
            o.name as outcome, o.position, o.odds, oddsstore_offer(o.odds, o.is_active) as offer
     from chosen as ch
@@ -138,7 +140,7 @@ best as (
            min(c.position) over outcome as outcome_position,
            c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome,
            json_object_agg(c.outcome, case when c.offer then c.odds end) over quote as offers,
-           -- The margin of a complete quote (spread is stored for complete markets only); the
+           -- The margin of a complete quote (spread is null unless the market is complete); the
            -- filter keeps a suspended 0 from dividing.
            case when c.spread is not null then (sum(1 / c.odds) filter (where c.offer) over quote - 1) * 100 end
                as margin_pct

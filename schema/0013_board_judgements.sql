@@ -1,43 +1,28 @@
--- The odds board reads each current market's judgement stored with it instead of expanding its
--- outcomes on every read: market_current.spread (null unless the market is complete).
+-- The judgement the odds board chooses main lines by: oddsstore_market_spread(outcomes), how even
+-- a complete market's prices are (null unless the market is complete).
 -- depends: 0011_checkpoints
 --
 -- Why: the board (queries/board.sql) picks each market's main line from every line every
 -- bookmaker lists (over/under: ~7 lines x 3 bookmakers per event), by how many bookmakers offer
--- the line complete and how close its implied probabilities are. Computing that from the
--- outcomes jsonb meant expanding the outcomes of every line of every event of a page and
--- carrying them through the window sorts (a whole board of 1,300 events spilled ~20 MB of
--- sorts to disk). With the judgement stored, the main line is chosen from narrow rows and only
--- the chosen lines' outcomes are expanded: docs/performance.md, "The odds board", has the
--- before/after figures (python -m bench.board --baseline).
+-- the line complete and how close its implied probabilities are. Carrying every line's expanded
+-- outcomes through the window sorts made a whole board of 1,300 events spill ~20 MB of sorts to
+-- disk. With one value per line, the main line is chosen from narrow rows and only the chosen
+-- lines' outcomes are expanded.
 --
--- A STORED generated column: PostgreSQL computes it on every insert and update of
--- market_current, so the write path (queries/odds.sql) is unchanged and cannot forget it. The
--- function is immutable SQL over the outcomes jsonb, with a SQL-standard body (parsed when
+-- Not stored. A first version kept the spread as a stored generated column of market_current:
+-- it cost every market the write path upserts about 60 us (upserting 5,114 of 101,347 current
+-- markets: 0.20-0.22 s without the column, 0.49-0.63 s with it, load average 5.5), ~2 s a
+-- production-size cycle, and adding it rewrote market_current under ACCESS EXCLUSIVE (21 s at
+-- 660,000 rows), for a board page 10-20% faster. Writes run every cycle, so the board computes
+-- the spread of the lines it considers (the asked markets of one page's events) as it reads
+-- them: docs/performance.md, "The odds board", has the A/B (python -m bench.board --baseline).
+--
+-- The function is immutable SQL over the outcomes jsonb, with a SQL-standard body (parsed when
 -- created, so it resolves oddsstore_offer() whatever the search_path of a restore or of a
--- logical replication worker). What it costs the writes: the function runs for every row the
--- merge's upsert proposes and again for every row it updates (~10 us a call on a loaded
--- machine). Measured on a copy of 101,347 current markets, upserting 5,114 of them (load
--- average 5.5, three alternations): 0.20-0.22 s without the column, 0.49-0.63 s with it, about
--- 60 us more per market written. Only markets whose input changed are upserted (~5% a cycle:
--- ~33,000 at production scale, so ~2 s more per cycle on this machine). The margin is not
--- stored: the board computes it for the chosen lines.
+-- logical replication worker).
 --
--- Locks, and for how long: adding a stored generated column rewrites market_current under an
--- ACCESS EXCLUSIVE lock: its readers and writers wait until this migration commits. Accepted
--- because market_current holds the live markets only (one row per event, bookmaker, market and
--- line currently listed), not the history: its size is bounded by the events on offer, about
--- 660,000 rows at production scale (1,300 events x 3 bookmakers x ~170 markets), however many
--- days are stored. The rewrite took 21 s on a loaded 2-core machine at that size (PostgreSQL
--- 18, load average 4.3): one scrape cycle's write waits that long, once. The history tables
--- (market_changes, odds_snapshots) are untouched. Deploy between two scrape cycles. A lock
--- held by a long reader is waited for at most 5 s (lock_timeout): retry the deploy then.
---
--- Migration lint (squawk, tests/test_lint.py), findings reviewed and accepted:
---   * adding-field-with-default (a generated column): the rewrite, see Locks above.
--- squawk-ignore-file adding-field-with-default
+-- Locks: creates a function only; nothing a reader or writer waits for.
 set local lock_timeout = '5s';
-set local statement_timeout = '10min';
 
 create function oddsstore_market_spread(p_outcomes jsonb)
 returns double precision
@@ -58,8 +43,5 @@ return (
            end
     from jsonb_to_recordset(p_outcomes) as o(odds double precision, is_active boolean)
 );
-comment on function oddsstore_market_spread(jsonb) is 'max(1/odds) - min(1/odds) of a complete market (2+ outcomes, all offers), else null: how even a line is. market_current.spread.';
+comment on function oddsstore_market_spread(jsonb) is 'max(1/odds) - min(1/odds) of a complete market (2+ outcomes, all offers), else null: how even a line is. The odds board chooses main lines by it.';
 
-alter table market_current
-    add column spread double precision generated always as (oddsstore_market_spread(outcomes)) stored;
-comment on column market_current.spread is 'oddsstore_market_spread(outcomes): max(1/odds) - min(1/odds) when complete, else null. Stored: the odds board chooses main lines from it (count(spread) = bookmakers offering the line complete).';
