@@ -5,5 +5,6 @@
 --   * ban-drop-function: the function this migration created, used by the board query only.
 -- squawk-ignore-file ban-drop-function
 set local lock_timeout = '5s';
+set local statement_timeout = '1min';
 
 drop function oddsstore_market_spread(jsonb);

@@ -23,6 +23,7 @@
 --
 -- Locks: creates a function only; nothing a reader or writer waits for.
 set local lock_timeout = '5s';
+set local statement_timeout = '1min';
 
 create function oddsstore_market_spread(p_outcomes jsonb)
 returns double precision
