@@ -18,6 +18,7 @@ from oddsstore.errors import (
     ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
+    LockTableFullError,
     MigrationError,
     OutsidePartitionWindowError,
     PermissionDeniedError,
@@ -1045,6 +1046,10 @@ async def _server_errors() -> AsyncIterator[None]:
         raise InvalidInputError(str(exc)) from exc
     except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
         raise InvalidInputError(str(exc)) from exc
+    except asyncpg.OutOfMemoryError as exc:
+        if "max_locks_per_transaction" not in (exc.hint or ""):
+            raise
+        raise LockTableFullError(f"{exc} ({exc.hint}; docs/operations.md, Writers)") from exc
     except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError) as exc:
         raise QueryTimeoutError(str(exc)) from exc
     except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError) as exc:

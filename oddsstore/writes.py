@@ -34,6 +34,7 @@ from typing_extensions import TypedDict
 from oddsstore.errors import (
     DuplicateSnapshotError,
     InvalidInputError,
+    LockTableFullError,
     OutsidePartitionWindowError,
     UnknownReferenceError,
 )
@@ -666,9 +667,16 @@ async def store_snapshots(
         ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
         await queries.create_stage(connection)  # dropped when the caller's transaction ends
         pairs = sorted({(snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots})
-        await queries.lock_pairs(
-            connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]
-        )
+        try:
+            await queries.lock_pairs(
+                connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]
+            )
+        except asyncpg.OutOfMemoryError as exc:  # "out of shared memory": the lock table is full
+            raise LockTableFullError(
+                f"the server's lock table has no room for the write locks of this batch's {len(pairs)} event x "
+                f"bookmaker pairs (one lock per pair until the write commits): write fewer pairs per call, "
+                f"or raise max_locks_per_transaction (docs/operations.md, Writers); {exc}"
+            ) from exc
         states = await load_pair_states(connection, queries, pairs, batch.written or {})
         found: list[int] | None = await queries.stored_snapshots(
             connection,
