@@ -120,7 +120,7 @@ class OddsStore:
             :meth:`drop_expired_partitions` drops days before it.
         :param days_ahead: how many UTC days after today may be written and are created ahead.
         :param remember_writes: remember, per event x bookmaker pair, the markets last written
-            (a 16-byte fingerprint and the key of each, about 130 bytes a market), so that a
+            (an in-process hash and the key of each, about 110 bytes a market), so that a
             write of pairs this store wrote last loads nothing from the database first.
             ``False``: every write loads its pairs' fingerprints from the database (one query);
             either way only the markets that changed are validated and sent.
