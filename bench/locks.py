@@ -1,6 +1,7 @@
 """How many event x bookmaker pairs one write can lock: the server's lock table (issue 11).
 
     python -m bench.locks --label pg18
+    python -m bench.locks --label pg15 --pg15
 
 A write takes one advisory lock per pair of its batch (``lock_pairs`` in ``queries/odds.sql``),
 held until it commits, and every one takes a slot of the server's shared lock table, sized for
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.server import create_database, drop_database, server
+from bench.server import create_database, drop_database, pg15_server, server
 from oddsstore import LockTableFullError, OddsStore
 
 RESULTS = Path(__file__).parent / "results"
@@ -119,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.locks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", required=True, help="names the results file: locks-<label>.json")
     parser.add_argument("--dsn", help="a server to use (default: a temporary embedded PostgreSQL 18)")
+    parser.add_argument("--pg15", action="store_true", help="Debian's PostgreSQL 15 instead of the embedded 18")
     parser.add_argument("--events", type=int, default=5000, help="events registered (pairs: 3 per event)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    with server(args.dsn) as admin_dsn:
+    with pg15_server() if args.pg15 else server(args.dsn) as admin_dsn:
         results = asyncio.run(measure(admin_dsn, args.events))
     path = args.results / f"locks-{args.label}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
