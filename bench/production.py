@@ -16,10 +16,10 @@
   beside it (the longest insert is the delay retention caused). Days are loaded one write
   per cycle, at a coarser cadence than production so a week builds in minutes.
 * ``retention``: three days of history at the production size (``--retention-events``, a cycle
-  an hour), then the oldest day dropped by ``drop_expired_partitions`` (DETACH CONCURRENTLY)
-  and the next one by the SQL function ``oddsstore_drop_expired_partitions`` (for pg_cron),
-  each with a writer inserting one snapshot at a time beside it: the longest insert is the
-  delay retention caused.
+  every two hours, so that it loads in minutes), then the oldest day dropped by
+  ``drop_expired_partitions`` (DETACH CONCURRENTLY) and the next one by the SQL function
+  ``oddsstore_drop_expired_partitions`` (for pg_cron), each with a writer inserting one
+  snapshot at a time beside it: the longest insert is the delay retention caused.
 
 Writes ``bench/results/production-<label>.json`` and prints it.
 """
@@ -389,12 +389,12 @@ async def history(admin_dsn: str, events: int, interval_minutes: int, markets: i
 
 async def retention_delays(admin_dsn: str, events: int, markets: int) -> dict[str, Any]:
     """Each retention path dropping a day of ``events`` events while a writer inserts."""
-    interval = timedelta(hours=1)
+    interval = timedelta(hours=2)
     first_day = datetime.now(UTC).date() - timedelta(days=3)
     feed = _feed(events, datetime.combine(first_day, clock_time(), UTC), interval, markets)
-    cycles = [feed.cycle(index) for index in range(72)]  # the three days before today
+    cycles = [feed.cycle(index) for index in range(36)]  # the three days before today
     name = "bench_production_retention"
-    found: dict[str, Any] = {"events": events, "interval_minutes": 60, "days": 3}
+    found: dict[str, Any] = {"events": events, "interval_minutes": 120, "days": 3}
     try:
         store, ids = await open_store(admin_dsn, name, feed, [s for cycle in cycles for s in cycle])
         try:
@@ -402,7 +402,7 @@ async def retention_delays(admin_dsn: str, events: int, markets: int) -> dict[st
             began = time.perf_counter()
             for number, cycle in enumerate(cycles):
                 await store.write_snapshots(to_write(cycle, ids))
-                if number % 12 == 11:
+                if number % 6 == 5:
                     _log(f"retention: {number + 1} of {len(cycles)} cycles loaded")
             found["load_s"] = time.perf_counter() - began
             async with store.pool.acquire() as connection:
