@@ -218,7 +218,17 @@ def fingerprint(market: Any) -> bytes | None:
         encoded = dumps(market, 2)
     except ValueError:
         return None
-    return blake2b(encoded, digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION).digest()
+    return _digest(encoded)
+
+
+# The digest with its parameters set once: copying it costs less than passing them every time.
+_FINGERPRINT = blake2b(digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION)
+
+
+def _digest(encoded: bytes) -> bytes:
+    digest = _FINGERPRINT.copy()
+    digest.update(encoded)
+    return digest.digest()
 
 
 def row_hashes(rows: list[Any]) -> list[int | None]:
@@ -244,9 +254,7 @@ def hashes_and_fingerprints(rows: list[Any]) -> tuple[list[int | None], list[byt
         encoded = list(map(dumps, rows, repeat(2)))
     except ValueError:  # a value marshal cannot encode: row by row
         return [_row_hash(row) for row in rows], [fingerprint(row) for row in rows]
-    digests: list[bytes | None] = [
-        blake2b(value, digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION).digest() for value in encoded
-    ]
+    digests: list[bytes | None] = list(map(_digest, encoded))
     return list(map(hash, encoded)), digests
 
 
