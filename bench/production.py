@@ -1,6 +1,7 @@
 """Writes and maintenance at production scale (issue 11): one command, one run, ratios.
 
-    python -m bench.production --label after
+    python -m bench.production --label after                 # the quick harness
+    python -m bench.production --label pawa --scale pawa     # the production shape
 
 * ``ingest``: the same feed through a long-lived store, a new store per cycle (cron-style
   scrapers, restarts), one call holding every timed cycle (a backfill), and the seed plan's ORM.
@@ -14,6 +15,11 @@
   day with 1 and with 7 days present, each with a writer inserting one snapshot at a time
   beside it (the longest insert is the delay retention caused). Days are loaded one write
   per cycle, at a coarser cadence than production so a week builds in minutes.
+* ``retention``: three days of history at the production size (``--retention-events``, a cycle
+  every two hours, so that it loads in minutes), then the oldest day dropped by
+  ``drop_expired_partitions`` (DETACH CONCURRENTLY) and the next one by the SQL function
+  ``oddsstore_drop_expired_partitions`` (for pg_cron), each with a writer inserting one
+  snapshot at a time beside it: the longest insert is the delay retention caused.
 
 Writes ``bench/results/production-<label>.json`` and prints it.
 """
@@ -47,6 +53,32 @@ from oddsstore.synthetic.feed import Feed, FeedIds, FeedSnapshot, to_write
 
 RESULTS = Path(__file__).parent / "results"
 SEED = 2024
+
+# --scale: "harness", the sizes of the first runs (quick); "pawa", the production shape (1,300
+# events x 3 bookmakers x 170 markets) for ingest, writers and retention. The history keeps 100
+# events either way: a week of pawa-sized history takes hours to load on 2 cores.
+SCALES: dict[str, dict[str, int]] = {
+    "harness": {
+        "events": 60,
+        "writer_events": 300,
+        "cycles": 6,
+        "markets": 150,
+        "history_events": 100,
+        "history_interval": 30,
+        "days": 7,
+        "retention_events": 300,
+    },
+    "pawa": {
+        "events": 1300,
+        "writer_events": 1300,
+        "cycles": 3,
+        "markets": 170,
+        "history_events": 100,
+        "history_interval": 30,
+        "days": 7,
+        "retention_events": 1300,
+    },
+}
 
 
 def _log(message: str) -> None:
@@ -289,15 +321,23 @@ async def _depth_figures(
     }
 
 
-async def _retention(store: OddsStore, day: Any, snapshot: dict[str, Any]) -> dict[str, Any]:
+async def _retention(store: OddsStore, day: Any, snapshot: dict[str, Any], *, sql: bool = False) -> dict[str, Any]:
+    """Drop ``day`` (the only expired one) while a writer inserts ``snapshot`` again and again:
+    by ``drop_expired_partitions``, or with ``sql`` by the SQL function."""
     keep = (datetime.now(UTC).date() - day).days - 1
     now = datetime.now(UTC)
 
     async def insert(number: int) -> None:
         await store.write_snapshots([{**snapshot, "captured_at": now + timedelta(milliseconds=number)}])
 
-    run = await retention._with_writer(lambda: store.drop_expired_partitions(retention_days=keep), insert)
-    return {"seconds": run.seconds, "error": run.error, "writer": run.writer}
+    async def drop() -> list[str]:
+        if sql:
+            rows = await store.pool.fetch("select name from oddsstore_drop_expired_partitions($1) as name", keep)
+            return [row["name"] for row in rows]
+        return await store.drop_expired_partitions(retention_days=keep)
+
+    run = await retention._with_writer(drop, insert)
+    return {"seconds": run.seconds, "error": run.error, "dropped": run.result, "writer": run.writer}
 
 
 async def history(admin_dsn: str, events: int, interval_minutes: int, markets: int, days: int) -> dict[str, Any]:
@@ -347,6 +387,44 @@ async def history(admin_dsn: str, events: int, interval_minutes: int, markets: i
     return found
 
 
+async def retention_delays(admin_dsn: str, events: int, markets: int) -> dict[str, Any]:
+    """Each retention path dropping a day of ``events`` events while a writer inserts."""
+    interval = timedelta(hours=2)
+    first_day = datetime.now(UTC).date() - timedelta(days=3)
+    feed = _feed(events, datetime.combine(first_day, clock_time(), UTC), interval, markets)
+    cycles = [feed.cycle(index) for index in range(36)]  # the three days before today
+    name = "bench_production_retention"
+    found: dict[str, Any] = {"events": events, "interval_minutes": 120, "days": 3}
+    try:
+        store, ids = await open_store(admin_dsn, name, feed, [s for cycle in cycles for s in cycle])
+        try:
+            await store.ensure_partitions(days_ahead=1)
+            began = time.perf_counter()
+            for number, cycle in enumerate(cycles):
+                await store.write_snapshots(to_write(cycle, ids))
+                if number % 6 == 5:
+                    _log(f"retention: {number + 1} of {len(cycles)} cycles loaded")
+            found["load_s"] = time.perf_counter() - began
+            async with store.pool.acquire() as connection:
+                await connection.execute("vacuum analyze")
+            live_snapshot = to_write(cycles[-1][:1], ids)[0]
+            partitions = await store.partitions()
+            for day, path in ((first_day, "python"), (first_day + timedelta(days=1), "sql_function")):
+                expiring = [p for p in partitions if p.day == day]
+                found[path] = {
+                    "day": day.isoformat(),
+                    "rows": sum(p.rows_estimate or 0 for p in expiring),
+                    "bytes": sum(p.total_bytes for p in expiring),
+                }
+            found["python"] |= await _retention(store, first_day, live_snapshot)
+            found["sql_function"] |= await _retention(store, first_day + timedelta(days=1), live_snapshot, sql=True)
+        finally:
+            await store.close()
+    finally:
+        await drop_database(admin_dsn, name)
+    return found
+
+
 async def measure(admin_dsn: str, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "label": args.label,
@@ -365,6 +443,9 @@ async def measure(admin_dsn: str, args: argparse.Namespace) -> dict[str, Any]:
         results["history"] = await history(
             admin_dsn, args.history_events, args.history_interval, args.markets, args.days
         )
+    if "retention" in args.scenarios:
+        _log(f"retention: {args.retention_events} events, 3 days")
+        results["retention"] = await retention_delays(admin_dsn, args.retention_events, args.markets)
     results["load_average_at_end"] = os.getloadavg()
     return results
 
@@ -373,16 +454,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.production", description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", required=True, help="names the results file: production-<label>.json")
     parser.add_argument("--dsn", help="a server to use (default: a temporary embedded PostgreSQL 18)")
-    parser.add_argument("--scenarios", nargs="+", default=["ingest", "writers", "history"])
-    parser.add_argument("--events", type=int, default=60, help="ingest: events per cycle")
-    parser.add_argument("--writer-events", type=int, default=300, help="writers: events per cycle")
-    parser.add_argument("--cycles", type=int, default=6, help="ingest and writers: cycles (the first untimed)")
-    parser.add_argument("--markets", type=int, default=150, help="markets per snapshot")
-    parser.add_argument("--history-events", type=int, default=100)
-    parser.add_argument("--history-interval", type=int, default=30, help="minutes between history cycles")
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--scenarios", nargs="+", default=["ingest", "writers", "history", "retention"])
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default="harness", help="sizes; the options below override them"
+    )
+    parser.add_argument("--events", type=int, help="ingest: events per cycle")
+    parser.add_argument("--writer-events", type=int, help="writers: events per cycle")
+    parser.add_argument("--cycles", type=int, help="ingest and writers: cycles (the first untimed)")
+    parser.add_argument("--markets", type=int, help="markets per snapshot")
+    parser.add_argument("--history-events", type=int)
+    parser.add_argument("--history-interval", type=int, help="minutes between history cycles")
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--retention-events", type=int, help="retention: events per cycle")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    for option, value in SCALES[args.scale].items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
     with server(args.dsn) as admin_dsn:
         results = asyncio.run(measure(admin_dsn, args))
     path = args.results / f"production-{args.label}.json"

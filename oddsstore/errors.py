@@ -47,6 +47,13 @@ class QueryTimeoutError(OddsStoreError):
     Nothing of the call was stored."""
 
 
+class LockTableFullError(OddsStoreError):
+    """The server's shared lock table has no room for a write's locks (SQLSTATE 53200, "out of
+    shared memory"): a write takes one lock per event x bookmaker pair of its batch until it
+    commits. Nothing of the call was stored. Write fewer pairs per call, or raise the server's
+    ``max_locks_per_transaction`` (docs/operations.md, "Writers")."""
+
+
 class ConnectError(OddsStoreError):
     """A connection to PostgreSQL could not be opened or authenticated: refused, no answer within
     ``connect_timeout``, unknown host or database, bad password, too many connections, ... The

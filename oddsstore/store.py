@@ -18,6 +18,7 @@ from oddsstore.errors import (
     ConnectionLostError,
     DuplicateSnapshotError,
     InvalidInputError,
+    LockTableFullError,
     MigrationError,
     OutsidePartitionWindowError,
     PermissionDeniedError,
@@ -122,7 +123,7 @@ class OddsStore:
             :meth:`drop_expired_partitions` drops days before it.
         :param days_ahead: how many UTC days after today may be written and are created ahead.
         :param remember_writes: remember, per event x bookmaker pair, the markets last written
-            (a 16-byte fingerprint and the key of each, about 130 bytes a market), so that a
+            (an in-process hash and the key of each, about 110 bytes a market), so that a
             write of pairs this store wrote last loads nothing from the database first.
             ``False``: every write loads its pairs' fingerprints from the database (one query);
             either way only the markets that changed are validated and sent.
@@ -1115,6 +1116,10 @@ async def _server_errors() -> AsyncIterator[None]:
         raise InvalidInputError(str(exc)) from exc
     except (asyncpg.DataError, asyncpg.NotNullViolationError) as exc:
         raise InvalidInputError(str(exc)) from exc
+    except asyncpg.OutOfMemoryError as exc:
+        if "max_locks_per_transaction" not in (exc.hint or ""):
+            raise
+        raise LockTableFullError(f"{exc} ({exc.hint}; docs/operations.md, Writers)") from exc
     except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError) as exc:
         raise QueryTimeoutError(str(exc)) from exc
     except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError) as exc:

@@ -11,7 +11,9 @@ writer locks its batch's event x bookmaker pairs (writers of other pairs never w
 fingerprints of the pairs it does not remember (one query, ``pair_states``), and then neither
 validates nor sends a market whose rows all have fingerprints of its pair's previous snapshot:
 a new process dedupes as a long-running one does. A store also remembers what it wrote itself
-(:class:`Written`), so that for pairs whose latest snapshot is still its own it loads nothing.
+(:class:`Written`), so that for pairs whose latest snapshot is still its own it loads nothing;
+it remembers each row by a cheaper in-process hash (:func:`row_hashes`) and computes
+fingerprints only for the markets it sends.
 Several snapshots of one pair in a batch (a backfill) are each compared with the one before, in
 Python and in one set-based merge.
 """
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import blake2b
+from itertools import compress, repeat
 from marshal import dumps
 from typing import Annotated, Any, NotRequired, cast
 
@@ -34,6 +37,7 @@ from typing_extensions import TypedDict
 from oddsstore.errors import (
     DuplicateSnapshotError,
     InvalidInputError,
+    LockTableFullError,
     OutsidePartitionWindowError,
     UnknownReferenceError,
 )
@@ -168,31 +172,38 @@ DIGEST_SIZE = 16
 @dataclass(frozen=True, slots=True)
 class Written:
     """A pair's snapshot as a writer sees it: its id and time, and each of its market rows'
-    fingerprint (see :func:`fingerprint`) with the row's market key."""
+    identity with the row's market key. ``stable``: the identities are fingerprints (see
+    :func:`fingerprint`), as the database keeps them; otherwise this process's cheaper
+    :func:`row_hashes`, for what a store remembers of its own writes."""
 
     snapshot_id: int
     captured_at: datetime
-    markets: dict[bytes, MarketKey]
+    markets: dict[Any, MarketKey]
+    stable: bool = False
 
 
 @dataclass(slots=True)
 class Checked:
     """One validated snapshot of a batch.
 
-    Per row as given: its market key and fingerprint. ``rows``: the rows validated so far, by
+    Per row as given: its market key, its hash (:func:`row_hashes`, ``None``: not hashable)
+    and its fingerprint once computed (by row number: the rows of ``base`` markets of a stable
+    base, and the rows of the markets to stage). ``rows``: the rows validated so far, by
     number. ``markets``: the merged markets to stage, by key: all of them, or with a ``base``
     those whose rows differ from the base's (the others are the same input as in the base
-    snapshot, the pair's previous one); ``gone``: the keys of the base the snapshot no longer
-    lists. ``stored``: the database holds a snapshot with this event, bookmaker and time
-    already. ``late``: older than its pair's latest snapshot (staged whole)."""
+    snapshot, the pair's previous one); ``staged``: the numbers of their rows; ``gone``: the
+    keys of the base the snapshot no longer lists. ``stored``: the database holds a snapshot
+    with this event, bookmaker and time already. ``late``: older than its pair's latest snapshot (staged whole)."""
 
     position: int
     snapshot: EnvelopeDict
     snapshot_id: int
     keys: list[MarketKey]
-    fingerprints: list[bytes | None]
+    hashes: list[int | None]
+    fingerprints: dict[int, bytes | None]
     rows: dict[int, MarketDict]
     markets: dict[MarketKey, MarketDict]
+    staged: Sequence[int]
     gone: list[MarketKey]
     base: Written | None
     stored: bool = False
@@ -207,7 +218,44 @@ def fingerprint(market: Any) -> bytes | None:
         encoded = dumps(market, 2)
     except ValueError:
         return None
-    return blake2b(encoded, digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION).digest()
+    return _digest(encoded)
+
+
+# The digest with its parameters set once: copying it costs less than passing them every time.
+_FINGERPRINT = blake2b(digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION)
+
+
+def _digest(encoded: bytes) -> bytes:
+    digest = _FINGERPRINT.copy()
+    digest.update(encoded)
+    return digest.digest()
+
+
+def row_hashes(rows: list[Any]) -> list[int | None]:
+    """Each row's ``hash()`` of the bytes :func:`fingerprint` digests: as exact, but 64 bits
+    and keyed per process (SipHash with Python's random seed), so never stored; about half the
+    cost of a fingerprint. ``None`` where :func:`fingerprint` gives ``None``."""
+    try:  # maps, no Python code per row: this is most of a remembered write's time
+        return list(map(hash, map(dumps, rows, repeat(2))))
+    except ValueError:  # a value marshal cannot encode: row by row
+        return [_row_hash(row) for row in rows]
+
+
+def _row_hash(row: Any) -> int | None:
+    try:
+        return hash(dumps(row, 2))
+    except ValueError:
+        return None
+
+
+def hashes_and_fingerprints(rows: list[Any]) -> tuple[list[int | None], list[bytes | None]]:
+    """:func:`row_hashes` and each row's :func:`fingerprint`, encoding each row once."""
+    try:
+        encoded = list(map(dumps, rows, repeat(2)))
+    except ValueError:  # a value marshal cannot encode: row by row
+        return [_row_hash(row) for row in rows], [fingerprint(row) for row in rows]
+    digests: list[bytes | None] = list(map(_digest, encoded))
+    return list(map(hash, encoded)), digests
 
 
 class Invalid(Exception):
@@ -377,16 +425,20 @@ def _check_rank(
         latest = states.latest.get(pair)
         late = index in stored or (latest is not None and snapshot["captured_at"] <= latest)
         base = None if late else states.bases.get(pair)
-        known: dict[bytes, MarketKey] = base.markets if base is not None else {}
-        try:  # inline, not fingerprint() per row: this loop is most of a remembered write's time
-            digests: list[bytes | None] = [
-                blake2b(dumps(row, 2), digest_size=DIGEST_SIZE, person=FINGERPRINT_VERSION).digest() for row in rows
-            ]
-        except ValueError:  # a value marshal cannot encode: fingerprint row by row
-            digests = [fingerprint(row) for row in rows]
-        found = [known.get(digest) if digest is not None else None for digest in digests]
-        keys: list[MarketKey] = [("", None) if key is None else key for key in found]
-        checked = Checked(position, snapshot, ids[index], keys, digests, {}, {}, [], base, index in stored, late)
+        known: dict[Any, MarketKey] = base.markets if base is not None else {}
+        fingerprints: dict[int, bytes | None] = {}
+        if base is not None and base.stable:  # loaded from the database: compare fingerprints
+            hashes, digests = hashes_and_fingerprints(rows)
+            fingerprints = dict(enumerate(digests))
+            found = list(map(known.get, digests))
+        else:
+            hashes = row_hashes(rows)
+            found = list(map(known.get, hashes))  # a None identity is never known
+        # None until the row is validated (_validate_rows sets it): a row the base does not hold.
+        keys = cast(list[MarketKey], found)
+        checked = Checked(
+            position, snapshot, ids[index], keys, hashes, fingerprints, {}, {}, (), [], base, index in stored, late
+        )
         unseen += [(checked, number, rows[number]) for number, key in enumerate(found) if key is None]
         checked_snapshots.append(checked)
     invalid = _validate_rows(batch, unseen)
@@ -396,7 +448,8 @@ def _check_rank(
             if checked.position in invalid:
                 raise invalid[checked.position]
             if checked.base is None:
-                checked.markets = merge_rows(checked, range(len(checked.keys)))
+                checked.staged = range(len(checked.keys))
+                checked.markets = merge_rows(checked, checked.staged)
             else:
                 _merge_changed(batch, checked)
         except Invalid as problem:
@@ -443,19 +496,21 @@ def _merge_changed(batch: Batch, checked: Checked) -> None:
     assert base is not None
     present = set(checked.keys)
     changed = {checked.keys[number] for number in checked.rows}
-    for digest in base.markets.keys() - set(checked.fingerprints):
-        key = base.markets[digest]
+    given = checked.fingerprints.values() if base.stable else checked.hashes
+    for identity in base.markets.keys() - set(given):
+        key = base.markets[identity]
         if key in present:
             changed.add(key)
         else:
             checked.gone.append(key)
     checked.gone = sorted(set(checked.gone), key=_key_order)
-    numbers = [number for number, key in enumerate(checked.keys) if key in changed]
+    numbers = list(compress(range(len(checked.keys)), map(changed.__contains__, checked.keys)))
     remembered = [
         (checked, number, checked.snapshot["markets"][number]) for number in numbers if number not in checked.rows
     ]
     if remembered and (problems := _validate_rows(batch, remembered)):
         raise problems[checked.position]
+    checked.staged = numbers
     checked.markets = merge_rows(checked, numbers)
 
 
@@ -666,9 +721,16 @@ async def store_snapshots(
         ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
         await queries.create_stage(connection)  # dropped when the caller's transaction ends
         pairs = sorted({(snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots})
-        await queries.lock_pairs(
-            connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]
-        )
+        try:
+            await queries.lock_pairs(
+                connection, event_ids=[pair[0] for pair in pairs], bookmaker_ids=[pair[1] for pair in pairs]
+            )
+        except asyncpg.OutOfMemoryError as exc:  # "out of shared memory": the lock table is full
+            raise LockTableFullError(
+                f"the server's lock table has no room for the write locks of this batch's {len(pairs)} event x "
+                f"bookmaker pairs (one lock per pair until the write commits): write fewer pairs per call, "
+                f"or raise max_locks_per_transaction (docs/operations.md, Writers); {exc}"
+            ) from exc
         states = await load_pair_states(connection, queries, pairs, batch.written or {})
         found: list[int] | None = await queries.stored_snapshots(
             connection,
@@ -764,7 +826,7 @@ async def load_pair_states(
         states.bases[pair] = (
             None
             if snapshot_id is None or captured_at is None or position in unknown
-            else Written(snapshot_id, captured_at, current.get(position, {}))
+            else Written(snapshot_id, captured_at, current.get(position, {}), stable=True)
         )
     return states
 
@@ -831,11 +893,13 @@ async def _record_skipped(connection: asyncpg.Connection, queries: Queries, batc
 
 
 def _written(checked: Checked) -> Written | None:
-    """What to remember of a stored snapshot; ``None`` when a row of it had no fingerprint."""
-    if None in checked.fingerprints:
+    """What to remember of a stored snapshot (its rows' hashes); ``None`` when a row of it had
+    none (nor a fingerprint)."""
+    if None in checked.hashes:
         return None
-    digests = cast(list[bytes], checked.fingerprints)
-    return Written(checked.snapshot_id, checked.snapshot["captured_at"], dict(zip(digests, checked.keys, strict=True)))
+    return Written(
+        checked.snapshot_id, checked.snapshot["captured_at"], dict(zip(checked.hashes, checked.keys, strict=True))
+    )
 
 
 def _chunks(snapshots: list[EnvelopeDict]) -> list[tuple[int, int]]:
@@ -897,8 +961,10 @@ def _stage_rows(step: list[Checked], scrape_run_id: int | None) -> tuple[list[tu
             )
         )
         rows_of: dict[MarketKey, list[bytes | None]] = {}
-        for key, digest in zip(checked.keys, checked.fingerprints, strict=True):
-            rows_of.setdefault(key, []).append(digest)
+        fingerprints, given = checked.fingerprints, snapshot["markets"]
+        for number in checked.staged:
+            digest = fingerprints[number] if number in fingerprints else fingerprint(given[number])
+            rows_of.setdefault(checked.keys[number], []).append(digest)
         for key, market in checked.markets.items():
             get = market.get
             digests = rows_of[key]

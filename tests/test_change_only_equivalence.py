@@ -11,7 +11,9 @@ on) must match the model exactly.
 
 Writes go through two stores on the same database, as two scraper processes would, one after
 the other and at the same time: each remembers what it wrote (``remember_writes``) and must
-notice when the other wrote since.
+notice when the other wrote since; and through a new store per batch (a restarted or cron-style
+scraper), which dedupes from the fingerprints the database keeps. Retention runs by the Python
+path (DETACH CONCURRENTLY) or the SQL function (``oddsstore_drop_expired_partitions``).
 """
 
 from __future__ import annotations
@@ -54,11 +56,14 @@ batches = st.lists(snapshots, min_size=1, max_size=6)  # several of a pair: a ba
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("write"), batches, st.integers(0, 1)),
-        st.tuples(st.just("drop"), st.integers(1, DAYS_BACK)),
+        # A new process writes one batch (it remembers nothing).
+        st.tuples(st.just("fresh"), batches),
+        # Retention by the Python path, or (True) by the SQL function.
+        st.tuples(st.just("drop"), st.integers(1, DAYS_BACK), st.booleans()),
         # Both stores write at once (two writer processes), pairs shared or not.
         st.tuples(st.just("together"), batches, batches),
         # Retention drops days while a batch (of the days it keeps) is written.
-        st.tuples(st.just("drop_while_writing"), st.integers(1, DAYS_BACK), batches),
+        st.tuples(st.just("drop_while_writing"), st.integers(1, DAYS_BACK), batches, st.booleans()),
     ),
     min_size=1,
     max_size=10,
@@ -127,17 +132,31 @@ async def run(dsn: str, ops: list) -> None:
         def first_kept() -> datetime:
             return datetime.combine(today - timedelta(days=store.retention_days), time(), UTC)
 
+        async def drop(sql: bool) -> None:
+            if sql:
+                await store.pool.fetch("select oddsstore_drop_expired_partitions($1)", store.retention_days)
+            else:
+                await store.drop_expired_partitions()
+
         for kind, argument, *more in ops:
             if kind == "drop":
                 store.retention_days = other_store.retention_days = argument
-                await store.drop_expired_partitions()
+                await drop(sql=more[0] if more else False)
                 model.drop_before(first_kept())
                 continue
             if kind == "drop_while_writing":
                 store.retention_days = other_store.retention_days = argument
                 batch, written = prepare(more[0], cutoff=first_kept())
-                await asyncio.gather(store.drop_expired_partitions(), other_store.write_snapshots(batch))
+                await asyncio.gather(drop(sql=more[1]), other_store.write_snapshots(batch))
                 model.drop_before(first_kept())
+                stored(written)
+                continue
+            if kind == "fresh":
+                batch, written = prepare(argument, cutoff=first_kept())
+                async with OddsStore.connect(
+                    dsn, min_size=1, max_size=1, retention_days=store.retention_days
+                ) as fresh_store:
+                    await fresh_store.write_snapshots(batch)
                 stored(written)
                 continue
             if kind == "together":

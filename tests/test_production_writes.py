@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from conftest import World, market, snapshot
 
-from oddsstore import OddsStore, partitions, writes
+from oddsstore import LockTableFullError, OddsStore, partitions, writes
 
 
 def prices(rows: list) -> dict[tuple[int, str, float | None], tuple[float, ...]]:
@@ -213,6 +213,38 @@ async def test_a_late_snapshot_opening_its_day_turns_the_next_checkpoint_into_a_
     assert prices(await store.odds_at(event.id, first_today))[(bookmaker.id, "1", None)] == (1.85, 4.2, 3.4)
 
 
+async def test_a_full_lock_table_raises_a_clear_error_and_stores_nothing(store: OddsStore, world: World) -> None:
+    """Another session fills the server's lock table (as thousands of pairs locked by other
+    writers would): a write raises LockTableFullError naming the setting, and stores nothing;
+    once the locks are gone the same write goes through."""
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    batch = [snapshot(event, bookmaker, at), snapshot(world.events[1], bookmaker, at)]
+    await store.ensure_partitions(days_ahead=0)
+    hog = await asyncpg.connect(store._dsn)
+    try:
+        async with hog.transaction():
+            taken = 0
+            for size in (1000, 100, 10, 1):  # each chunk in a savepoint: a failed one gives its locks back
+                while True:
+                    try:
+                        async with hog.transaction():
+                            await hog.execute(
+                                "select pg_advisory_xact_lock(-1, n) from generate_series($1::int, $2::int) as n",
+                                taken + 1,
+                                taken + size,
+                            )
+                    except asyncpg.OutOfMemoryError:
+                        break
+                    taken += size
+            with pytest.raises(LockTableFullError, match="max_locks_per_transaction"):
+                await store.write_snapshots(batch)
+    finally:
+        await hog.close()
+    assert await count(store, "odds_snapshots") == 0
+    assert (await store.write_snapshots(batch)).snapshots == 2
+
+
 # --- retention -----------------------------------------------------------------------------------
 
 
@@ -255,3 +287,71 @@ async def test_retention_waits_only_for_the_pairs_it_forgets(store: OddsStore, w
     assert any(name.startswith("odds_snapshots_p") for name in dropped)
     assert await store.latest_odds(old_event.id) == []
     assert len(await store.latest_odds(live_event.id)) == 1
+
+
+# --- the SQL retention function (schema/0012_retention_locks.sql) --------------------------------
+
+
+async def test_the_sql_function_waits_for_a_write_lock_longer_than_five_seconds(store: OddsStore, world: World) -> None:
+    """A writer holds the lock of a pair retention forgets for 6 s: the function waits for it
+    (before 0012 its 5 s lock timeout failed the run)."""
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    await store.write_snapshots([snapshot(event, bookmaker, midnight(-3) + timedelta(hours=12), [market("1")])])
+    holder = await asyncpg.connect(store._dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute("select pg_advisory_xact_lock($1, $2)", event.id, bookmaker.id)
+            dropping = asyncio.ensure_future(store.pool.fetch("select * from oddsstore_drop_expired_partitions(2)"))
+            await asyncio.sleep(6)
+            assert not dropping.done()
+        dropped = await asyncio.wait_for(dropping, 30)
+    finally:
+        await holder.close()
+    assert len(dropped) == 3
+    assert await store.latest_odds(event.id) == []
+
+
+async def test_the_sql_function_lets_writers_go_on_while_a_long_write_holds_a_parent(
+    store: OddsStore, world: World
+) -> None:
+    """A long transaction holds market_changes (as a writer mid-merge does) for 3 s: the function
+    waits for it in attempts of 200 ms, and a write of another pair arriving meanwhile is done
+    within a second instead of queueing behind the function. Then the old day is dropped."""
+    old, live = world.events
+    bookmaker = world.bookmakers[0]
+    await store.write_snapshots([snapshot(old, bookmaker, midnight(-3) + timedelta(hours=12), [market("1")])])
+    await store.write_snapshots([snapshot(live, bookmaker, datetime.now(UTC) - timedelta(minutes=9), [market("1")])])
+    await store.ensure_partitions(days_ahead=0)
+    holder = await asyncpg.connect(store._dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute("lock table only market_changes in row exclusive mode")
+            dropping = asyncio.ensure_future(store.pool.fetch("select * from oddsstore_drop_expired_partitions(2)"))
+            await asyncio.sleep(0.5)
+            for minutes in (8, 7, 6):
+                began = asyncio.get_running_loop().time()
+                at = datetime.now(UTC) - timedelta(minutes=minutes)
+                await store.write_snapshots([snapshot(live, bookmaker, at, [market("1", odds=(minutes, 2.0, 3.0))])])
+                assert asyncio.get_running_loop().time() - began < 1
+            await asyncio.sleep(1.5)
+            assert not dropping.done()
+        dropped = await asyncio.wait_for(dropping, 30)
+    finally:
+        await holder.close()
+    assert sorted(row[0] for row in dropped) == sorted(
+        f"{table}_p{midnight(-3):%Y%m%d}" for table in ("market_changes", "odds_snapshots", "scrape_errors")
+    )
+    assert len(await store.odds_history(live.id, "1")) == 4
+
+
+async def test_the_sql_function_refuses_to_run_beside_a_python_retention_run(store: OddsStore) -> None:
+    """While a retention run holds the lease, the function raises instead of detaching the same
+    partitions; once the lease is given back it runs."""
+    async with store.pool.acquire() as connection:
+        assert await store.queries.lock_retention(connection, holder="another run", ttl=timedelta(minutes=1))
+        with pytest.raises(asyncpg.LockNotAvailableError, match="holds the lease"):
+            await connection.fetch("select * from oddsstore_drop_expired_partitions(2)")
+        await store.queries.unlock_retention(connection, holder="another run")
+        assert await connection.fetch("select * from oddsstore_drop_expired_partitions(2)") == []
+        assert await store.queries.lock_retention(connection, holder="the next run", ttl=timedelta(minutes=1))
+        await store.queries.unlock_retention(connection, holder="the next run")
