@@ -14,6 +14,7 @@ import asyncpg
 
 from oddsstore import jsonb, migrations, partitions, writes
 from oddsstore.errors import (
+    CitusMissingError,
     ConnectError,
     ConnectionLostError,
     DuplicateSnapshotError,
@@ -205,6 +206,21 @@ class OddsStore:
         if applied and not migrations.pending(applied):
             return []
         return await asyncio.to_thread(migrations.apply, self._dsn)
+
+    async def distribute(self) -> None:
+        """Turn a migrated database on a Citus coordinator into the distributed layout
+        (``queries/distribute.sql``, docs/scaling.md): the reference data as reference tables, the
+        odds tables distributed by ``event_id`` and co-located. Idempotent: run again (after a
+        migration, say), it changes nothing already distributed. One transaction: all or nothing.
+
+        :raises CitusMissingError: the database has no citus extension; nothing was changed.
+        """
+        try:
+            await self._query("distribute")
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == CITUS_MISSING:
+                raise CitusMissingError(f"{exc}; {exc.hint}") from exc
+            raise
 
     # --- reference data ------------------------------------------------------------------------
 
@@ -974,6 +990,10 @@ class OddsStore:
 
     def _window(self) -> PartitionWindow:
         return PartitionWindow.at(datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead)
+
+
+# queries/distribute.sql raises it where the citus extension is absent.
+CITUS_MISSING = "OD001"
 
 
 class _Connecting:
