@@ -17,10 +17,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import infra
 import psycopg
 from psycopg import sql
-
-import infra
 
 from oddsstore.testing import Server
 
