@@ -12,6 +12,7 @@ migrating and distributing per test.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -60,16 +61,10 @@ class CitusServer(Server):
     def create_database(self, name: str, template: str | None = None) -> None:
         nodes = [self._node(self.port), *(self._node(worker.port) for worker in self.workers)]
         for node in nodes:
-            if template is not None:
-                # Nobody may be connected to a template while it is copied: Citus keeps a
-                # maintenance daemon and cached connections between nodes in each database.
-                node._admin(
-                    sql.SQL(
-                        "select pg_terminate_backend(pid) from pg_stat_activity "
-                        "where datname = {} and pid <> pg_backend_pid()"
-                    ).format(sql.Literal(template))
-                )
-            Server.create_database(node, name, template)
+            if template is None:
+                Server.create_database(node, name)
+            else:
+                _copy(node, name, template)
         if template is None:
             for node in nodes:
                 with psycopg.connect(node.dsn(name), autocommit=True) as connection:
@@ -85,6 +80,26 @@ class CitusServer(Server):
 
     def _node(self, port: int) -> Server:
         return Server(self.name, "127.0.0.1", port, self.user)
+
+
+def _copy(node: Server, name: str, template: str) -> None:
+    """Create ``name`` as a copy of ``template`` on ``node``. Nobody may be connected to a
+    template while it is copied, and Citus keeps a maintenance daemon and cached connections
+    between nodes in each database: ended first (they end a moment after being told to)."""
+    deadline = time.monotonic() + 10
+    while True:
+        node._admin(
+            sql.SQL(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = {} and pid <> pg_backend_pid()"
+            ).format(sql.Literal(template))
+        )
+        try:
+            Server.create_database(node, name, template)
+            return
+        except psycopg.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager
