@@ -26,10 +26,10 @@ from oddsstore.testing import Server
 
 CITUS_SO = infra.PG15_BIN.parent / "lib" / "citus.so"
 
-# Every node: Citus loaded. The coordinator: 4 shards per distributed table instead of 32, so
-# that a partition created for a day is 4 shard tables a node, not 32 (the tests create days
-# ahead on every write); a router query is one shard either way. Connections: each session may
-# open several to every worker (Citus' adaptive executor), and the tests run writers at once.
+# Every node: Citus loaded. Connections: each session may open several to every worker (Citus'
+# adaptive executor), and the tests run writers at once. The tests' coordinator: 4 shards per
+# distributed table instead of 32, so that a partition created for a day is 4 shard tables, not
+# 32 (the tests create days on most writes); a router query is one shard either way.
 NODE_SETTINGS = {
     "shared_preload_libraries": "citus",
     "fsync": "off",
@@ -103,10 +103,11 @@ def _copy(node: Server, name: str, template: str) -> None:
 
 
 @contextmanager
-def cluster(directory: Path) -> Iterator[CitusServer]:
+def cluster(directory: Path, shard_count: int = 4) -> Iterator[CitusServer]:
     """A coordinator and two workers in ``directory``, each listening on a free loopback port;
-    stopped after."""
+    stopped after. ``shard_count``: shards per distributed table (Citus' default is 32)."""
+    settings = {**COORDINATOR_SETTINGS, "citus.shard_count": str(shard_count)}
     with ExitStack() as stack:
-        coordinator = stack.enter_context(infra.cluster(directory / "coordinator", COORDINATOR_SETTINGS))
+        coordinator = stack.enter_context(infra.cluster(directory / "coordinator", settings))
         workers = tuple(stack.enter_context(infra.cluster(directory / f"worker{n}", NODE_SETTINGS)) for n in (1, 2))
         yield CitusServer("citus", "127.0.0.1", coordinator.port, "postgres", workers=workers)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import World
+from conftest import World, on_citus
 
 from oddsstore import Event, InvalidInputError, OddsStore
 from oddsstore.cli import DSN_VARIABLES
@@ -37,6 +37,8 @@ MARKET_NAMES = {
     BOTH_SCORE: "Both Teams To Score - FT",
     ODD_ONE: "Odd Market",
 }
+
+pytestmark = on_citus
 
 
 def close(a: float | None, b: float | None) -> bool:
