@@ -126,7 +126,7 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
     another run waits for it. What an interrupted run left is finished: a pending detach with
     ``FINALIZE``, a detached partition that was not dropped yet with ``DROP``. Must run outside
     a transaction. With Citus (which refuses ``CONCURRENTLY`` on distributed tables), a plain
-    ``DETACH`` that gives up after 5 s waiting for its lock (``detach_concurrently``).
+    ``DETACH`` that gives up after 5 s waiting for its lock (``citus_installed``), tried again.
     """
     cutoff = datetime.combine(cutoff_day, time(), UTC)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
@@ -136,7 +136,7 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
         async with connection.transaction():
             await queries.prepare_retention(connection, cutoff=cutoff)
         expired: list[PartitionInfo] = await queries.expired_partitions(connection, cutoff_day=cutoff_day)
-        concurrently = await queries.detach_concurrently(connection)
+        concurrently = not await queries.citus_installed(connection)
         for partition in expired:
             if not await queries.lock_retention(connection, holder=holder, ttl=RETENTION_LEASE):
                 raise OddsStoreError(f"the retention lease expired before {partition.name} (another run took over)")

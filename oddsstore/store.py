@@ -100,6 +100,7 @@ class OddsStore:
         # Per event x bookmaker pair, what this store last wrote (writes.py explains the use).
         self._written: dict[writes.Pair, writes.Written] = {}
         self._swept_at: datetime | None = None
+        self._citus: bool | None = None  # the database has the citus extension (_on_citus)
 
     @classmethod
     def connect(
@@ -217,6 +218,7 @@ class OddsStore:
         """
         try:
             await self._query("distribute")
+            await self._query("grant_on_shards")
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == CITUS_MISSING:
                 raise CitusMissingError(f"{exc}; {exc.hint}") from exc
@@ -533,7 +535,8 @@ class OddsStore:
         snapshots and logs the markets that changed since each pair's previous snapshot. Batches
         may arrive out of order and hold many snapshots of a pair (a backfill). Bad markets are
         found chunk by chunk, so one can be reported after the transaction began; it is rolled
-        back whole.
+        back whole. On Citus, the missing partitions are created (and committed) first, in a
+        transaction of their own (docs/scaling.md).
         """
         if scrape_run_id is not None and (
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
@@ -557,9 +560,13 @@ class OddsStore:
         if batch.skipped and scrape_run_id is not None:
             days.append(partitions.utc_day(datetime.now(UTC)))  # their scrape_errors rows
         try:
-            async with _server_errors(), self._pool.acquire() as connection, connection.transaction():
-                await partitions.ensure(connection, self.queries, days)
-                result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+            async with _server_errors(), self._pool.acquire() as connection:
+                if await self._on_citus(connection):
+                    # Committed before the write's transaction (queries/distribute.sql says why).
+                    await partitions.ensure(connection, self.queries, days)
+                async with connection.transaction():
+                    await partitions.ensure(connection, self.queries, days)
+                    result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
             if exc.__cause__ is None:  # raised by the write path, naming the snapshot already
                 raise
@@ -567,6 +574,12 @@ class OddsStore:
         if self.remember_writes:
             self._remember(written)
         return result
+
+    async def _on_citus(self, connection: asyncpg.Connection) -> bool:
+        """Whether the database has the citus extension (``citus_installed``), asked once."""
+        if self._citus is None:
+            self._citus = bool(await self.queries.citus_installed(connection))
+        return self._citus
 
     def _remember(self, written: Mapping[writes.Pair, writes.Written | None]) -> None:
         """Keep what a committed write wrote per pair; forget pairs not written for a day (by

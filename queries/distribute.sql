@@ -1,5 +1,14 @@
--- The distributed layout on Citus (docs/scaling.md): what `oddsstore distribute` runs on a
--- migrated database on a Citus coordinator. A DBA can run the same statements with psql.
+-- Citus (docs/scaling.md): the distributed layout `oddsstore distribute` makes on a migrated
+-- database on a Citus coordinator (a DBA can run the same statements with psql), and how the
+-- store finds out that it runs on Citus.
+
+-- name: citus_installed$
+-- Whether the database has the citus extension. Where it has, the store (1) creates a write's
+-- missing partitions in a transaction of its own before the write's transaction (ATTACH
+-- PARTITION of a distributed table locks its shards until commit: held while the write waits for
+-- its pairs' locks, that is a distributed deadlock with the writer holding them), and (2) detaches
+-- expired partitions with a plain DETACH (Citus 13 refuses DETACH ... CONCURRENTLY).
+select exists (select from pg_extension where extname = 'citus');
 
 -- name: distribute!
 -- Turn the store's tables into Citus tables, once; run again, it does nothing. Several
@@ -52,3 +61,33 @@ where not exists (
       and c.citus_table_type = 'distributed'
 )
 order by t.position;
+
+-- 4. Citus runs an insert into a reference table with an identity column as an explicit
+--    nextval() on the coordinator, which checks USAGE on the sequence (PostgreSQL does not, for
+--    identity columns: schema/0006_roles.sql grants none): the writer's upserts need it.
+grant usage on sequence sports_id_seq, tournaments_id_seq, bookmakers_id_seq, events_id_seq, scrape_runs_id_seq
+    to oddsstore_writer;
+
+-- name: grant_on_shards!
+-- After distribute, committed (run_command_on_shards works on connections of its own, which do
+-- not see shards created by a transaction still open). Column privileges: Citus 13 neither
+-- copies them to the shards nor propagates them ("grant/revoke on column list is currently
+-- unsupported"), and on the workers the writer's statements run against the shards. The
+-- writer's one column grant (schema/0010_production_writes.sql: update of
+-- market_changes.checkpoint, when a late snapshot turns a checkpoint into a change) is granted on
+-- each shard of the parent (its partitions are reached through it). Run again after shards are
+-- moved or split.
+do $$
+declare
+    v_failed text;
+begin
+    select string_agg(format('shard %s: %s', r.shardid, r.result), '; ')
+    into v_failed
+    from run_command_on_shards('market_changes',
+                               $command$grant update (checkpoint) on table %s to oddsstore_writer$command$) as r
+    where not r.success;
+    if v_failed is not null then
+        raise exception 'granting update (checkpoint) on the shards of market_changes failed: %', v_failed;
+    end if;
+end;
+$$;

@@ -506,7 +506,8 @@ order by c.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- or before :at, rebuilt from the log (per market and line, the latest row at or before that
 -- snapshot, if the market was listed). Only the snapshot's own day is read: the pair's first
 -- snapshot of the day logged every state (a checkpoint), so the cost does not grow with the
--- days stored.
+-- days stored. Every table is filtered on :event_id itself, so that Citus routes the query to
+-- the event's shard (docs/scaling.md).
 select s.id as snapshot_id, ls.event_id, ls.bookmaker_id, s.captured_at,
        c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
@@ -514,7 +515,7 @@ from latest_snapshots as ls
 cross join lateral (
     select o.id, o.captured_at
     from odds_snapshots as o
-    where o.event_id = ls.event_id
+    where o.event_id = :event_id
       and o.bookmaker_id = ls.bookmaker_id
       and o.captured_at <= :at
     order by o.captured_at desc
@@ -523,7 +524,7 @@ cross join lateral (
 cross join lateral (
     select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
     from market_changes as mc
-    where mc.event_id = ls.event_id
+    where mc.event_id = :event_id
       and mc.bookmaker_id = ls.bookmaker_id
       and mc.captured_at <= s.captured_at
       and mc.captured_at >= date_trunc('day', s.captured_at at time zone 'UTC') at time zone 'UTC'

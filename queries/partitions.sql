@@ -40,12 +40,6 @@ where holder = :holder
    or expires_at < now()
 returning true;
 
--- name: detach_concurrently$
--- Whether retention detaches CONCURRENTLY (true), or with a plain DETACH under
--- retention_lock_timeout: on a database with the citus extension, whose distributed tables
--- Citus 13 refuses to detach CONCURRENTLY (docs/scaling.md).
-select not exists (select from pg_extension where extname = 'citus');
-
 -- name: retention_lock_timeout$
 -- For a plain DETACH (Citus): it takes an ACCESS EXCLUSIVE lock on the parent, so give up after
 -- 5 s rather than queue behind a long reader (and make every later reader queue behind it), as

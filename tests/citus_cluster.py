@@ -13,7 +13,7 @@ migrating and distributing per test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,25 +76,31 @@ class CitusServer(Server):
 
     def drop_database(self, name: str) -> None:
         for node in [self._node(self.port), *(self._node(worker.port) for worker in self.workers)]:
-            Server.drop_database(node, name)
+            _retry(node, name, lambda node=node: Server.drop_database(node, name))
 
     def _node(self, port: int) -> Server:
         return Server(self.name, "127.0.0.1", port, self.user)
 
 
 def _copy(node: Server, name: str, template: str) -> None:
-    """Create ``name`` as a copy of ``template`` on ``node``. Nobody may be connected to a
-    template while it is copied, and Citus keeps a maintenance daemon and cached connections
-    between nodes in each database: ended first (they end a moment after being told to)."""
+    """Create ``name`` as a copy of ``template`` on ``node``."""
+    _retry(node, template, lambda: Server.create_database(node, name, template))
+
+
+def _retry(node: Server, database: str, action: Callable[[], None]) -> None:
+    """Run ``action``, which needs nobody connected to ``database`` on ``node`` (copying a template,
+    dropping a database). Citus keeps a maintenance daemon and cached connections between nodes
+    in each database, and ``DROP DATABASE ... WITH (FORCE)`` may find the daemon still there:
+    they are ended first, and the action tried again until they are gone (a moment)."""
     deadline = time.monotonic() + 10
     while True:
         node._admin(
             sql.SQL(
                 "select pg_terminate_backend(pid) from pg_stat_activity where datname = {} and pid <> pg_backend_pid()"
-            ).format(sql.Literal(template))
+            ).format(sql.Literal(database))
         )
         try:
-            Server.create_database(node, name, template)
+            action()
             return
         except psycopg.errors.ObjectInUse:
             if time.monotonic() > deadline:

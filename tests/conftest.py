@@ -209,4 +209,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _needs_citus() -> set[str]:
     """Queries only a Citus cluster runs: counted where Citus is installed (tests/citus_cluster.py)."""
-    return {"distribute"} if citus_cluster.missing_citus() is not None else set()
+    return {"distribute", "grant_on_shards"} if citus_cluster.missing_citus() is not None else set()

@@ -500,7 +500,7 @@ async def test_a_partition_detached_by_a_run_that_died_is_dropped_by_the_next_ru
     async with store.pool.acquire() as connection:
         # What drop_expired_partitions runs for this partition, up to its DROP TABLE (on Citus
         # a plain DETACH).
-        mode = "concurrently" if await store.queries.detach_concurrently(connection) else ""
+        mode = "" if await store.queries.citus_installed(connection) else "concurrently"
         await connection.execute(f"alter table odds_snapshots detach partition {name} {mode}")
     await store.drop_expired_partitions(retention_days=4)
     left = await store.pool.fetchval("select to_regclass($1)::text", name)
