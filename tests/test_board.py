@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Server, World, on_citus
+from conftest import Server, World
 
 from bench import board as board_bench
 from oddsstore import BoardEvent, BoardMarket, InvalidInputError, OddsStore
@@ -27,8 +27,6 @@ X12, TOTALS, BTTS, DOUBLE = "3743", "3752", "3764", "3746"
 NAMES = {X12: "1X2 - FT", TOTALS: "Over/Under - FT", BTTS: "Both Teams To Score - FT", DOUBLE: "Double Chance - FT"}
 OUTCOMES = {X12: ("1", "X", "2"), TOTALS: ("Over", "Under"), BTTS: ("Yes", "No"), DOUBLE: ("1X", "12", "X2")}
 BOARD_MARKETS = [X12, TOTALS, BTTS, DOUBLE]
-
-pytestmark = on_citus
 
 
 def market(market_id: str, spec: str, line: float | None = None) -> dict[str, Any]:
