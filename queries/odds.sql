@@ -345,24 +345,33 @@ gone as (
       and c.betpawa_market_id = l.betpawa_market_id
       and c.line_key = l.line_key
 ),
+since as materialized (
+    -- Each listed market with the time of its pair's latest snapshot before this merge.
+    -- Materialized: joined first (as a hash join), so that market_changes is probed once per
+    -- market below; inlined, the planner may join market_changes first and scan
+    -- latest_snapshots once per row found there.
+    select l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.captured_at,
+           coalesce(ls.captured_at, '-infinity') as after_at
+    from last as l
+    left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
+    where l.outcomes is not null
+),
 changed as (
     -- Each market's last change in this merge (after the pair's latest snapshot before it);
     -- none (-infinity below): its state did not change, only the input's fingerprint. A market
     -- new to market_current always has one. A join with an aggregate, probing
     -- market_changes_pkey per market, rather than a lateral subquery (Citus plans joins only).
-    select l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, max(k.captured_at) as captured_at
-    from last as l
-    left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
+    select s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key, max(k.captured_at) as captured_at
+    from since as s
     join market_changes as k
-        on k.event_id = l.event_id
-       and k.betpawa_market_id = l.betpawa_market_id
-       and k.bookmaker_id = l.bookmaker_id
-       and k.line_key = l.line_key
-       and k.captured_at > coalesce(ls.captured_at, '-infinity')
-       and k.captured_at <= l.captured_at
-    where l.outcomes is not null
-      and not k.checkpoint
-    group by l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key
+        on k.event_id = s.event_id
+       and k.betpawa_market_id = s.betpawa_market_id
+       and k.bookmaker_id = s.bookmaker_id
+       and k.line_key = s.line_key
+       and k.captured_at > s.after_at
+       and k.captured_at <= s.captured_at
+    where not k.checkpoint
+    group by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key
 )
 insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
