@@ -62,7 +62,15 @@ where not exists (
 )
 order by t.position;
 
--- 4. Citus runs an insert into a reference table with an identity column as an explicit
+-- 4. Partition creation one shard at a time: attaching a day to a distributed table in
+--    Citus' default parallel mode (several connections per worker) deadlocked with concurrent
+--    writers ("canceling the transaction since it was involved in a distributed deadlock",
+--    tests/test_concurrency.py with four writers); in sequential mode the shards are locked in
+--    one order. A function setting: run distribute again after a migration that replaces
+--    oddsstore_ensure_partitions (CREATE OR REPLACE drops it).
+alter function oddsstore_ensure_partitions(date, date) set citus.multi_shard_modify_mode = 'sequential';
+
+-- 5. Citus runs an insert into a reference table with an identity column as an explicit
 --    nextval() on the coordinator, which checks USAGE on the sequence (PostgreSQL does not, for
 --    identity columns: schema/0006_roles.sql grants none): the writer's upserts need it.
 grant usage on sequence sports_id_seq, tournaments_id_seq, bookmakers_id_seq, events_id_seq, scrape_runs_id_seq
