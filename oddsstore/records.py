@@ -589,6 +589,29 @@ class BoardPage(_Record):
     next_cursor: PageCursor | None
 
 
+class HistoryCursor(_Record):
+    """Where a page of history ended (its last row): pass it as ``after`` to get the next page
+    (keyset on capture time, bookmaker and line, "no line" first)."""
+
+    captured_at: datetime
+    bookmaker_id: int
+    line: float | None
+
+
+class OddsHistoryPage(_Record):
+    """A page of :meth:`OddsStore.odds_history_page`; ``next_cursor`` is ``None`` on the last page."""
+
+    rows: list[MarketOdds]
+    next_cursor: HistoryCursor | None
+
+
+class LineMovementPage(_Record):
+    """A page of :meth:`OddsStore.line_movement_page`; ``next_cursor`` is ``None`` on the last page."""
+
+    changes: list[MarketChange]
+    next_cursor: HistoryCursor | None
+
+
 class EventListing(_Record):
     """An event with its tournament, its SportRadar id and BetPawa event id (when known, as in
     :class:`Event`) and the bookmakers linked to it (``event_bookmakers``)."""

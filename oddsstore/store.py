@@ -39,12 +39,15 @@ from oddsstore.records import (
     EventIn,
     EventListing,
     EventPage,
+    HistoryCursor,
+    LineMovementPage,
     MaintenanceReport,
     Margin,
     MarginPoint,
     MarketChange,
     MarketOdds,
     MissingMarket,
+    OddsHistoryPage,
     OddsSnapshot,
     OpeningClosing,
     PageCursor,
@@ -129,7 +132,8 @@ class OddsStore:
             authentication) before giving up.
         :param pool_options: passed to :func:`asyncpg.create_pool` (``min_size``, ``max_size``, ...).
             An ``init`` callback runs after oddsstore's own connection setup, which only
-            registers codecs: a connection opened by the store creates nothing, so it works on a
+            registers codecs (json and jsonb values arrive decoded, as Python lists, dicts and
+            scalars, on ``store.pool`` too): a connection opened by the store creates nothing, so it works on a
             read-only hot standby and behind PgBouncer (there pass ``statement_cache_size=0``
             unless PgBouncer supports prepared statements; docs/operations.md).
         :raises ConnectError: the first connections could not be opened or authenticated (the
@@ -634,6 +638,41 @@ class OddsStore:
         )
         return found
 
+    async def odds_history_page(
+        self,
+        event_id: int,
+        market_id: str,
+        bookmaker_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        limit: int = 1000,
+        after: HistoryCursor | None = None,
+    ) -> OddsHistoryPage:
+        """:meth:`odds_history` a page at a time: the same rows in the same order, at most
+        ``limit`` of them after ``after``. A page costs about the same wherever it is in a long
+        history (each snapshot's state is read from its own day of the log).
+
+        :param limit: rows per page, 1 to 10,000.
+        :param after: the ``next_cursor`` of the previous page; ``None`` for the first page.
+        :returns: an :class:`OddsHistoryPage`; its ``next_cursor`` is ``None`` on the last page.
+        """
+        _aware("since", since)
+        _aware("until", until)
+        _page_size(limit, 10_000)
+        found: list[MarketOdds] = await self._query(
+            "odds_history_page",
+            event_id=event_id,
+            market_id=market_id,
+            bookmaker_id=bookmaker_id,
+            since=since,
+            until=until,
+            limit=limit,
+            **_history_cursor(after),
+        )
+        rows = found[:limit]
+        return OddsHistoryPage(rows=rows, next_cursor=_next_history_cursor(rows[-1]) if len(found) > limit else None)
+
     async def snapshots(
         self, event_id: int, since: datetime | None = None, until: datetime | None = None
     ) -> list[OddsSnapshot]:
@@ -899,6 +938,37 @@ class OddsStore:
         )
         return found
 
+    async def line_movement_page(
+        self,
+        event_id: int,
+        market_id: str,
+        line: float | None = None,
+        *,
+        limit: int = 1000,
+        after: HistoryCursor | None = None,
+    ) -> LineMovementPage:
+        """:meth:`line_movement` a page at a time: the same changes in the same order, at most
+        ``limit`` of them after ``after``.
+
+        :param limit: changes per page, 1 to 10,000.
+        :param after: the ``next_cursor`` of the previous page; ``None`` for the first page.
+        :returns: a :class:`LineMovementPage`; its ``next_cursor`` is ``None`` on the last page.
+        """
+        if line is not None and not math.isfinite(line):
+            raise InvalidInputError(f"line must be a finite number or None, got {line!r}")
+        _page_size(limit, 10_000)
+        found: list[MarketChange] = await self._query(
+            "line_movement_page",
+            event_id=event_id,
+            market_id=market_id,
+            line=line,
+            limit=limit,
+            **_history_cursor(after),
+        )
+        changes = found[:limit]
+        more = len(found) > limit
+        return LineMovementPage(changes=changes, next_cursor=_next_history_cursor(changes[-1]) if more else None)
+
     async def steam_moves(self, since: datetime, min_drop_pct: float, window: timedelta) -> list[SteamMove]:
         """Sharp drops: every change at or after ``since`` at which an outcome's active price is at
         least ``min_drop_pct`` below the highest active price the same bookmaker offered for it
@@ -1120,6 +1190,17 @@ def _board_markets(
     if not ids:
         raise InvalidInputError("markets must name at least one market")
     return ids, lines
+
+
+def _history_cursor(after: HistoryCursor | None) -> dict[str, Any]:
+    """The keyset parameters of queries/history.sql for ``after`` (all null: the first page)."""
+    if after is None:
+        return {"after_captured_at": None, "after_bookmaker_id": None, "after_line": None}
+    return {"after_captured_at": after.captured_at, "after_bookmaker_id": after.bookmaker_id, "after_line": after.line}
+
+
+def _next_history_cursor(last: MarketOdds | MarketChange) -> HistoryCursor:
+    return HistoryCursor(captured_at=last.captured_at, bookmaker_id=last.bookmaker_id, line=last.line)
 
 
 def _page_size(limit: int, most: int) -> None:

@@ -30,11 +30,17 @@
 -- offer and who offers it, and with :home_bookmaker_id that bookmaker's fresh offer, the best
 -- fresh competitor offer and gap_pct = (home / best competitor - 1) * 100.
 -- Plan: events_kickoff_id_idx (the page, in order, stopping after :limit + 1), then per event
--- market_current_event_id_market_idx (the event, the market ids) and latest_snapshots.
--- After that one stream of rows (one per bookmaker's market, ~30 per event; then one per
--- outcome of the chosen lines, ~30 per event) through window passes and two aggregations: no
--- join between intermediate results, whose row counts the planner cannot estimate (a first
--- version with such joins chose nested loops and took 2.9 s for a page of 50 events).
+-- market_current_event_id_market_idx (the event, the market ids): narrow rows carrying each
+-- line's judgement (its spread, oddsstore_market_spread, schema/0013_board_judgements.sql,
+-- computed here: stored, it cost every write more than it saved the board), from which window
+-- passes choose the lines; only the chosen lines' rows are read whole (by
+-- market_current_pkey, with latest_snapshots) and their outcomes expanded (~40% of the rows:
+-- over/under lists ~7 lines). Then window passes and two aggregations: no join between
+-- intermediate results, whose row counts the planner cannot estimate (a first version with
+-- such joins chose nested loops and took 2.9 s for a page of 50 events).
+-- Returns json, not jsonb: the store decodes json directly (oddsstore/jsonb.py); a cast to
+-- jsonb makes the server parse every page's JSON again (one development A/B on a loaded
+-- machine, alternating: a page took 0.61x the time without the cast).
 with page as (
     select e.id as event_id, t.sport_id, e.tournament_id, t.name as tournament_name, t.country,
            e.home_team, e.away_team, e.kickoff,
@@ -58,43 +64,29 @@ with page as (
 ),
 quotes as (
     -- Every line of the asked market ids, per bookmaker, for the page's events (not the extra
-    -- one), each judged whole: complete (two or more outcomes, every one an offer), its margin,
-    -- how far apart its implied probabilities are (for the main line), its offers by name.
-    -- 1/odds over offers only: a 0 placeholder must not divide.
-    select c.event_id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.line_key,
-           c.bookmaker_id, c.changed_at, ls.captured_at as seen_at,
-           ls.captured_at < now() - :stale_after::interval as stale,
-           c.outcomes, j.complete, j.margin_pct, j.spread, j.offers
+    -- one): narrow rows (no outcomes), each line judged by its spread
+    -- (oddsstore_market_spread, schema/0013_board_judgements.sql; null unless complete).
+    select c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id, c.spread
     from page as p
     -- Per event, a range scan of market_current_event_id_market_idx. "offset 0" keeps the
     -- planner from flattening the lateral into a join it may run as a parallel full scan of
     -- market_current (it did at 400 events: 656 ms of a 3.5 s page).
     cross join lateral (
-        select c.*
+        select c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id,
+               oddsstore_market_spread(c.outcomes) as spread
         from market_current as c
         where c.event_id = p.event_id
           and c.betpawa_market_id = any(:market_ids::text[])
           and (:bookmaker_ids::integer[] is null or c.bookmaker_id = any(:bookmaker_ids))
         offset 0
     ) as c
-    join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
-    cross join lateral (
-        select count(*) >= 2 and bool_and(o.offer) as complete,
-               (sum(1 / o.odds) filter (where o.offer) - 1) * 100 as margin_pct,
-               max(1 / o.odds) filter (where o.offer) - min(1 / o.odds) filter (where o.offer) as spread,
-               json_object_agg(o.name, case when o.offer then o.odds end) as offers
-        from (
-            select r.name, r.odds, oddsstore_offer(r.odds, r.is_active) as offer
-            from jsonb_to_recordset(c.outcomes) as r(name text, odds double precision, is_active boolean)
-        ) as o
-    ) as j
     where p.position <= :limit
 ),
 lines as (
     -- Per line: how many bookmakers offer it complete, and their average spread.
     select q.*,
-           count(*) filter (where q.complete) over line as complete_books,
-           avg(q.spread) filter (where q.complete) over line as line_spread
+           count(q.spread) over line as complete_books,
+           avg(q.spread) over line as line_spread
     from quotes as q
     window line as (partition by q.event_id, q.betpawa_market_id, q.line_key)
 ),
@@ -110,7 +102,8 @@ ranked as (
 chosen as (
     -- The lines shown: the main line of a market asked for at its main line, the lines asked for
     -- by number (at most one asked row matches: see the header).
-    select r.*, a.position as market_position, a.line_key is null as main_line
+    select r.event_id, r.betpawa_market_id, r.line_key, r.bookmaker_id, r.spread,
+           a.position as market_position, a.line_key is null as main_line
     from ranked as r
     join unnest(:market_ids::text[], :market_lines::double precision[])
         with ordinality as a(market_id, line_key, position)
@@ -118,13 +111,21 @@ chosen as (
        and (a.line_key = r.line_key or (a.line_key is null and r.line_rank = 1))
 ),
 prices as (
-    -- The chosen lines, one row per outcome of each bookmaker's market, judged: an offer or
-    -- not. position 1 is each bookmaker's market's first outcome: one row per quote.
-    select ch.*, o.name as outcome, o.position, o.odds,
-           oddsstore_offer(o.odds, o.is_active) as offer
+    -- The chosen lines' rows (market_current_pkey) and their bookmaker's latest snapshot, one
+    -- row per outcome, judged: an offer or not, stale or not. position 1 is each bookmaker's
+    -- market's first outcome: one row per quote.
+    select ch.*, c.betpawa_market_name, c.line, c.changed_at,
+           ls.captured_at as seen_at, ls.captured_at < now() - :stale_after::interval as stale,
+           o.name as outcome, o.position, o.odds, oddsstore_offer(o.odds, o.is_active) as offer
     from chosen as ch
+    join market_current as c
+        on c.event_id = ch.event_id
+       and c.bookmaker_id = ch.bookmaker_id
+       and c.betpawa_market_id = ch.betpawa_market_id
+       and c.line_key = ch.line_key
+    join latest_snapshots as ls on ls.event_id = c.event_id and ls.bookmaker_id = c.bookmaker_id
     cross join lateral rows from (
-        jsonb_to_recordset(ch.outcomes) as (name text, odds double precision, is_active boolean)
+        jsonb_to_recordset(c.outcomes) as (name text, odds double precision, is_active boolean)
     ) with ordinality as o(name, odds, is_active, position)
 ),
 best as (
@@ -137,9 +138,15 @@ best as (
            max(c.odds) filter (where c.offer and not c.stale and c.bookmaker_id <> :home_bookmaker_id::integer)
                over outcome as best_competitor_odds,
            min(c.position) over outcome as outcome_position,
-           c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome
+           c.bookmaker_id = min(c.bookmaker_id) over outcome as first_of_outcome,
+           json_object_agg(c.outcome, case when c.offer then c.odds end) over quote as offers,
+           -- The margin of a complete quote (spread is null unless the market is complete); the
+           -- filter keeps a suspended 0 from dividing.
+           case when c.spread is not null then (sum(1 / c.odds) filter (where c.offer) over quote - 1) * 100 end
+               as margin_pct
     from prices as c
-    window outcome as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.outcome)
+    window outcome as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.outcome),
+           quote as (partition by c.event_id, c.betpawa_market_id, c.line_key, c.bookmaker_id)
 ),
 best_books as (
     -- Who offers the best price of each outcome (a second pass: it compares with best_odds).
@@ -174,7 +181,7 @@ markets as (
                    json_build_object(
                        'bookmaker_id', b.bookmaker_id,
                        'odds', b.offers,
-                       'margin_pct', case when b.complete then b.margin_pct end,
+                       'margin_pct', b.margin_pct,
                        'changed_at', b.changed_at,
                        'seen_at', b.seen_at,
                        'age', extract(epoch from now() - b.seen_at),
@@ -187,15 +194,14 @@ markets as (
     group by b.event_id, b.betpawa_market_id, b.line_key
 ),
 event_markets as (
-    -- Built as json (text: no key sorting, no re-encoding of nested values) and cast to jsonb
-    -- once per event, which the driver decodes; jsonb_build_object and jsonb_agg at every level
-    -- took several times longer.
-    select m.event_id, json_agg(m.market order by m.market_position, m.line_key)::jsonb as markets
+    -- Built as json (text: no key sorting, no re-encoding of nested values), which the driver
+    -- decodes; jsonb_build_object and jsonb_agg at every level took several times longer.
+    select m.event_id, json_agg(m.market order by m.market_position, m.line_key) as markets
     from markets as m
     group by m.event_id
 )
 select p.event_id, p.sport_id, p.tournament_id, p.tournament_name, p.country, p.home_team, p.away_team, p.kickoff,
-       coalesce(m.markets, '[]') as markets
+       coalesce(m.markets, '[]'::json) as markets
 from page as p
 left join event_markets as m on m.event_id = p.event_id
 order by p.kickoff, p.event_id;

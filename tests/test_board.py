@@ -321,11 +321,12 @@ async def test_board_table_marks_the_best_and_stale_prices(store: OddsStore, boa
 async def test_board_benchmark_runs_end_to_end(pg_server: Server) -> None:
     """bench/board.py at a few events: every figure is there (no timing assertion: a smoke test on
     a shared machine proves nothing about speed; ``python -m bench.board`` measures)."""
-    results = await board_bench.measure(pg_server.dsn("postgres"), events=4, rounds=1)
+    results = await board_bench.measure(pg_server.dsn("postgres"), events=4, rounds=1, baseline="HEAD")
 
     assert results["events"] == 4 and results["market_current_rows"] > 0
     for side in ("with_indexes", "without_indexes"):
         for read in ("page", "whole", "events_page"):
             assert results[side][read]["calls"] >= 1 and results[side][read]["p50_ms"] > 0
     assert set(results["index_build_s"]) == set(board_bench.INDEX_DDL)
+    assert results["versus_baseline"]["page_this_over_baseline"] > 0
     assert board_bench.table({"servers": {"here": results}}).startswith("| figure | here |")

@@ -315,7 +315,7 @@ async def test_only_the_migrations_that_drop_or_alter_a_table_or_drop_an_index_w
     while another session holds a transaction that has read every table of the (populated)
     database. A migration that only creates objects, grants, replaces functions or sets storage
     parameters takes no lock a reader conflicts with; 0005 drops market_odds, 0007 alters events,
-    market_current and market_changes, 0008 drops two unused indexes, and 0010 adds a column to
+    market_current and market_changes, 0008 drops two unused indexes, 0010 adds a column to
     market_current and market_changes (ACCESS EXCLUSIVE on their tables): they wait for the
     reader, as documented there, and give up rather than queue."""
     reader = await asyncpg.connect(empty_dsn)
@@ -340,7 +340,12 @@ async def test_only_the_migrations_that_drop_or_alter_a_table_or_drop_an_index_w
     finally:
         await reader.close()
         await writer.close()
-    assert waited == ["0005_change_only", "0007_real_data", "0008_production", "0010_production_writes"]
+    assert waited == [
+        "0005_change_only",
+        "0007_real_data",
+        "0008_production",
+        "0010_production_writes",
+    ]
     # The data came through: 0005 turned market_odds into changes and current state.
     assert await fetch(empty_dsn, "select count(*) from market_changes") == [(4,)]
     assert await fetch(empty_dsn, "select count(*) from market_current") == [(2,)]

@@ -11,7 +11,6 @@ checked by type and by the cause's class, not by wording, except where the words
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -203,7 +202,7 @@ async def test_outcomes_are_estimated_at_three_rows_a_market(store: OddsStore, w
         "explain (format json) "
         "select o.* from market_current as c cross join lateral oddsstore_outcomes(c.outcomes) as o"
     )
-    nodes = [json.loads(plan)[0]["Plan"]]
+    nodes = [plan[0]["Plan"]]  # the store's connections decode json (oddsstore/jsonb.py)
     scans = []
     while nodes:
         node = nodes.pop()
