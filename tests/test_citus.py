@@ -99,13 +99,14 @@ async def test_migrations_roll_back_and_apply_again_on_the_distributed_database(
     # column privilege, which Citus refuses (docs/scaling.md): the rollback fails, whole.
     await write_some(store, world)
     latest = await store.latest_odds(world.events[0].id)
-    newest = migrations.pending([])[-1]
+    ids = migrations.pending([])
+    newest, after_0010 = ids[-1], ids[ids.index("0010_production_writes") + 1 :]
     assert await asyncio.to_thread(migrations.rollback, dsn, 1) == [newest]
     assert await asyncio.to_thread(migrations.apply, dsn) == [newest]
     with pytest.raises(MigrationError, match="column list is currently unsupported"):
-        await asyncio.to_thread(migrations.rollback, dsn, 2)
-    # yoyo rolls back one migration per transaction: the newest went, 0010 stayed.
-    assert await store.migrate() == [newest]
+        await asyncio.to_thread(migrations.rollback, dsn, len(after_0010) + 1)
+    # yoyo rolls back one migration per transaction: those after 0010 went, 0010 stayed.
+    assert await store.migrate() == after_0010
     async with OddsStore.connect(dsn) as fresh:
         assert await fresh.latest_odds(world.events[0].id) == latest
         await fresh.write_snapshots(
@@ -138,11 +139,43 @@ PER_EVENT_READS: dict[str, dict[str, Any]] = {
     "line_movement": {"market_id": "3743", "line": None},
     "margin_history": {"market_id": "3743", "line": None, "bookmaker_id": None},
     "missing_markets": {},
+    "odds_history_page": {
+        "market_id": "3743",
+        "bookmaker_id": None,
+        "since": None,
+        "until": None,
+        "after_captured_at": None,
+        "after_bookmaker_id": None,
+        "after_line": None,
+        "limit": 100,
+    },
+    "line_movement_page": {
+        "market_id": "3743",
+        "line": None,
+        "after_captured_at": None,
+        "after_bookmaker_id": None,
+        "after_line": None,
+        "limit": 100,
+    },
+}
+
+
+NOT_ROUTED = {
+    "odds_history_page": "queries/history.sql (issue 13): Citus plans it on every shard; it needs each table "
+    "filtered on :event_id itself, as odds_at is",
 }
 
 
 @only_citus
-@pytest.mark.parametrize("name", sorted(PER_EVENT_READS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(reason=NOT_ROUTED[name], strict=True))
+        if name in NOT_ROUTED
+        else name
+        for name in sorted(PER_EVENT_READS)
+    ],
+)
 async def test_every_per_event_read_is_a_router_query(store: OddsStore, world: World, name: str) -> None:
     await write_some(store, world)
     query = store.queries._queries[name]
