@@ -7,6 +7,7 @@ async with OddsStore.connect(dsn) as store:
 """
 
 from oddsstore.errors import (
+    CitusMissingError,
     ConnectError,
     ConnectionLostError,
     DuplicateSnapshotError,
@@ -69,6 +70,7 @@ from oddsstore.records import (
 from oddsstore.store import OddsStore
 
 __all__ = [
+    "CitusMissingError",
     "ConnectError",
     "ConnectionLostError",
     "StoreClosedError",

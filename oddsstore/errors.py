@@ -70,3 +70,8 @@ class QueryLoadError(OddsStoreError):
 
 class MigrationError(OddsStoreError):
     """Applying or rolling back the schema failed."""
+
+
+class CitusMissingError(OddsStoreError):
+    """``distribute`` was asked of a database without the citus extension (SQLSTATE ``OD001``,
+    raised by ``queries/distribute.sql``): nothing was changed. See docs/scaling.md."""

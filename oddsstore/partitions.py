@@ -20,6 +20,10 @@ from oddsstore.runner import Queries
 # and a DETACH ... CONCURRENTLY waits for the readers of its partition): how long a run that died
 # keeps the next one waiting.
 RETENTION_LEASE = timedelta(minutes=10)
+# A plain DETACH (Citus) that gave up waiting for its lock is tried again after this many
+# seconds, this many times in all.
+DETACH_PAUSE = 1.0
+DETACH_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,27 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
+async def _detach(connection: asyncpg.Connection, queries: Queries, partition: PartitionInfo, mode: str) -> None:
+    """Detach ``partition`` from its parent. A plain DETACH (``mode`` empty: Citus) waits at
+    most 5 s for its lock, and is tried again after a pause in which the writers it held up go
+    on, up to :data:`DETACH_ATTEMPTS` times."""
+    # DDL on identifiers read from the catalog, quoted; the one place SQL is built in Python.
+    statement = f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}"
+    if mode:
+        await connection.execute(statement)
+        return
+    for attempt in range(1, DETACH_ATTEMPTS + 1):
+        try:
+            async with connection.transaction():
+                await queries.retention_lock_timeout(connection)
+                await connection.execute(statement)
+            return
+        except asyncpg.LockNotAvailableError:
+            if attempt == DETACH_ATTEMPTS:
+                raise
+            await asyncio.sleep(DETACH_PAUSE)
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -100,7 +125,8 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
     works whichever server connection each step runs on (PgBouncer's transaction pooling);
     another run waits for it. What an interrupted run left is finished: a pending detach with
     ``FINALIZE``, a detached partition that was not dropped yet with ``DROP``. Must run outside
-    a transaction.
+    a transaction. With Citus (which refuses ``CONCURRENTLY`` on distributed tables), a plain
+    ``DETACH`` that gives up after 5 s waiting for its lock (``citus_installed``), tried again.
     """
     cutoff = datetime.combine(cutoff_day, time(), UTC)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
@@ -110,14 +136,12 @@ async def drop_expired(connection: asyncpg.Connection, queries: Queries, cutoff_
         async with connection.transaction():
             await queries.prepare_retention(connection, cutoff=cutoff)
         expired: list[PartitionInfo] = await queries.expired_partitions(connection, cutoff_day=cutoff_day)
+        concurrently = not await queries.citus_installed(connection)
         for partition in expired:
             if not await queries.lock_retention(connection, holder=holder, ttl=RETENTION_LEASE):
                 raise OddsStoreError(f"the retention lease expired before {partition.name} (another run took over)")
-            mode = "finalize" if partition.detach_pending else "concurrently"
-            # DDL on identifiers read from the catalog, quoted; the one place SQL is built in Python.
-            await connection.execute(
-                f"alter table {_ident(partition.parent)} detach partition {_ident(partition.name)} {mode}"
-            )
+            mode = "finalize" if partition.detach_pending else "concurrently" if concurrently else ""
+            await _detach(connection, queries, partition, mode)
             await connection.execute(f"drop table {_ident(partition.name)}")
         for leftover in await queries.detached_leftovers(connection, cutoff_day=cutoff_day):
             await connection.execute(f"drop table {_ident(leftover)}")

@@ -14,6 +14,7 @@ import asyncpg
 
 from oddsstore import jsonb, migrations, partitions, writes
 from oddsstore.errors import (
+    CitusMissingError,
     ConnectError,
     ConnectionLostError,
     DuplicateSnapshotError,
@@ -103,6 +104,7 @@ class OddsStore:
         # Per event x bookmaker pair, what this store last wrote (writes.py explains the use).
         self._written: dict[writes.Pair, writes.Written] = {}
         self._swept_at: datetime | None = None
+        self._citus: bool | None = None  # the database has the citus extension (_on_citus)
 
     @classmethod
     def connect(
@@ -210,6 +212,22 @@ class OddsStore:
         if applied and not migrations.pending(applied):
             return []
         return await asyncio.to_thread(migrations.apply, self._dsn)
+
+    async def distribute(self) -> None:
+        """Turn a migrated database on a Citus coordinator into the distributed layout
+        (``queries/distribute.sql``, docs/scaling.md): the reference data as reference tables, the
+        odds tables distributed by ``event_id`` and co-located. Idempotent: run again (after a
+        migration, say), it changes nothing already distributed. One transaction: all or nothing.
+
+        :raises CitusMissingError: the database has no citus extension; nothing was changed.
+        """
+        try:
+            await self._query("distribute")
+            await self._query("grant_on_shards")
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == CITUS_MISSING:
+                raise CitusMissingError(f"{exc}; {exc.hint}") from exc
+            raise
 
     # --- reference data ------------------------------------------------------------------------
 
@@ -522,7 +540,8 @@ class OddsStore:
         snapshots and logs the markets that changed since each pair's previous snapshot. Batches
         may arrive out of order and hold many snapshots of a pair (a backfill). Bad markets are
         found chunk by chunk, so one can be reported after the transaction began; it is rolled
-        back whole.
+        back whole. On Citus, the missing partitions are created (and committed) first, in a
+        transaction of their own (docs/scaling.md).
         """
         if scrape_run_id is not None and (
             not isinstance(scrape_run_id, int) or isinstance(scrape_run_id, bool) or not 0 < scrape_run_id < 2**63
@@ -546,9 +565,13 @@ class OddsStore:
         if batch.skipped and scrape_run_id is not None:
             days.append(partitions.utc_day(datetime.now(UTC)))  # their scrape_errors rows
         try:
-            async with _server_errors(), self._pool.acquire() as connection, connection.transaction():
-                await partitions.ensure(connection, self.queries, days)
-                result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+            async with _server_errors(), self._pool.acquire() as connection:
+                if await self._on_citus(connection):
+                    # Committed before the write's transaction (queries/distribute.sql says why).
+                    await partitions.ensure(connection, self.queries, days)
+                async with connection.transaction():
+                    await partitions.ensure(connection, self.queries, days)
+                    result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
             if exc.__cause__ is None:  # raised by the write path, naming the snapshot already
                 raise
@@ -556,6 +579,12 @@ class OddsStore:
         if self.remember_writes:
             self._remember(written)
         return result
+
+    async def _on_citus(self, connection: asyncpg.Connection) -> bool:
+        """Whether the database has the citus extension (``citus_installed``), asked once."""
+        if self._citus is None:
+            self._citus = bool(await self.queries.citus_installed(connection))
+        return self._citus
 
     def _remember(self, written: Mapping[writes.Pair, writes.Written | None]) -> None:
         """Keep what a committed write wrote per pair; forget pairs not written for a day (by
@@ -1045,6 +1074,10 @@ class OddsStore:
 
     def _window(self) -> PartitionWindow:
         return PartitionWindow.at(datetime.now(UTC), retention_days=self.retention_days, days_ahead=self.days_ahead)
+
+
+# queries/distribute.sql raises it where the citus extension is absent.
+CITUS_MISSING = "OD001"
 
 
 class _Connecting:

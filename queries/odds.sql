@@ -51,17 +51,16 @@ from generate_series(1, :count);
 -- name: stored_snapshots$
 -- Which of a batch's snapshots the database holds already (positions in the arrays, from 1; null
 -- when none): a batch re-sent after a lost connection, whose commit may have gone through. One
--- probe per snapshot of odds_snapshots_pkey.
+-- probe per snapshot of odds_snapshots_pkey (unique: a join finds each at most once). A join, not
+-- a correlated EXISTS, so that Citus can plan it against odds_snapshots distributed by event_id
+-- (docs/scaling.md).
 select array_agg(b.position)
 from unnest(:event_ids::integer[], :bookmaker_ids::integer[], :captured_ats::timestamptz[])
     with ordinality as b (event_id, bookmaker_id, captured_at, position)
-where exists (
-    select
-    from odds_snapshots as o
-    where o.event_id = b.event_id
-      and o.bookmaker_id = b.bookmaker_id
-      and o.captured_at = b.captured_at
-);
+join odds_snapshots as o
+    on o.event_id = b.event_id
+   and o.bookmaker_id = b.bookmaker_id
+   and o.captured_at = b.captured_at;
 
 -- name: stored_markets
 -- record_class: MarketOdds
@@ -176,26 +175,26 @@ select id, event_id, bookmaker_id, captured_at, scrape_run_id, raw_response
 from oddsstore_stage_snapshots;
 
 -- 3. A snapshot older than its pair's latest is late: note the pair's snapshots just before
---    and after it (odds_snapshots_pkey, one probe each way).
+--    and after it (odds_snapshots_pkey, the pair's rows). A join and an aggregate rather than
+--    two correlated subqueries, which Citus cannot plan against a distributed odds_snapshots
+--    (docs/scaling.md); late snapshots are few, one per pair and merge.
 update oddsstore_stage_snapshots as s
-set next_at = (
-        select min(o.captured_at)
-        from odds_snapshots as o
-        where o.event_id = s.event_id
-          and o.bookmaker_id = s.bookmaker_id
-          and o.captured_at > s.captured_at
-    ),
-    previous_at = (
-        select max(o.captured_at)
-        from odds_snapshots as o
-        where o.event_id = s.event_id
-          and o.bookmaker_id = s.bookmaker_id
-          and o.captured_at < s.captured_at
-    )
-from latest_snapshots as ls
-where ls.event_id = s.event_id
-  and ls.bookmaker_id = s.bookmaker_id
-  and ls.captured_at > s.captured_at;
+set next_at = n.next_at,
+    previous_at = n.previous_at
+from (
+    select l.id,
+           min(o.captured_at) filter (where o.captured_at > l.captured_at) as next_at,
+           max(o.captured_at) filter (where o.captured_at < l.captured_at) as previous_at
+    from (
+        select st.id, st.event_id, st.bookmaker_id, st.captured_at
+        from oddsstore_stage_snapshots as st
+        join latest_snapshots as ls on ls.event_id = st.event_id and ls.bookmaker_id = st.bookmaker_id
+        where ls.captured_at > st.captured_at
+    ) as l
+    join odds_snapshots as o on o.event_id = l.event_id and o.bookmaker_id = l.bookmaker_id
+    group by l.event_id, l.id
+) as n
+where n.id = s.id;
 
 -- 4. In order: the previous snapshot is the staged one before it, or the pair's latest.
 --    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
@@ -224,24 +223,29 @@ analyze oddsstore_stage_snapshots;
 -- 6. In order, a snapshot staged whole (the first of its pair; no base): the current markets
 --    it does not list are gone. Staged as such, so the steps below treat both kinds alike.
 insert into oddsstore_stage_markets (snapshot_id, event_id, bookmaker_id, captured_at, line, betpawa_market_id)
-select s.id, s.event_id, s.bookmaker_id, s.captured_at, c.line, c.betpawa_market_id
-from oddsstore_stage_snapshots as s
-join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
-where s.next_at is null
-  and s.base_snapshot_id is null
-  and not exists (
-      select
-      from oddsstore_stage_markets as m
-      where m.snapshot_id = s.id
-        and m.betpawa_market_id = c.betpawa_market_id
-        and m.line_key = c.line_key
-  );
+select c.id, c.event_id, c.bookmaker_id, c.captured_at, c.line, c.betpawa_market_id
+from (
+    select s.id, s.event_id, s.bookmaker_id, s.captured_at, c.line, c.line_key, c.betpawa_market_id
+    from (
+        select id, event_id, bookmaker_id, captured_at
+        from oddsstore_stage_snapshots
+        where next_at is null
+          and base_snapshot_id is null
+    ) as s
+    join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
+) as c
+left join oddsstore_stage_markets as m
+    on m.snapshot_id = c.id
+   and m.betpawa_market_id = c.betpawa_market_id
+   and m.line_key = c.line_key
+where m.snapshot_id is null;
 
 -- 7. In order: each staged market is compared with its state at the pair's previous snapshot:
 --    the market's staged row before it (window lag: a market not staged at a snapshot kept its
---    state), or else market_current (one probe of market_current_pkey; limit 1 keeps the
---    planner from turning the lateral into a join). Where they differ (name, handicap or
---    outcomes; a gone row is all nulls) the row is logged: a new state, or a disappearance.
+--    state), or else market_current (a probe of market_current_pkey per staged row: a join on
+--    the whole key, not a lateral subquery, which Citus cannot plan against a distributed
+--    market_current). Where they differ (name, handicap or outcomes; a gone row is all nulls)
+--    the row is logged: a new state, or a disappearance.
 with ordered as (
     select m.*,
            lag(m.captured_at) over w as before_at,
@@ -262,15 +266,12 @@ insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key,
 select o.event_id, o.bookmaker_id, o.captured_at, o.line, o.line_key, o.handicap_home, o.handicap_away,
        o.betpawa_market_id, o.betpawa_market_name, o.handicap_type, o.outcomes
 from ordered as o
-left join lateral (
-    select c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
-    from market_current as c
-    where c.event_id = o.event_id
-      and c.bookmaker_id = o.bookmaker_id
-      and c.betpawa_market_id = o.betpawa_market_id
-      and c.line_key = o.line_key
-    limit 1
-) as c on o.before_at is null
+left join market_current as c
+    on c.event_id = o.event_id
+   and c.bookmaker_id = o.bookmaker_id
+   and c.betpawa_market_id = o.betpawa_market_id
+   and c.line_key = o.line_key
+   and o.before_at is null
 where case
           when o.before_at is null
           then (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
@@ -314,16 +315,16 @@ from (
       and o.opens_day
     order by o.id, r.betpawa_market_id, r.line_key, r.state_at desc
 ) as st
+-- Not where a row is logged there already (an anti-join on market_changes_pkey, not a
+-- correlated NOT EXISTS: Citus plans joins only).
+left join market_changes as k
+    on k.event_id = st.event_id
+   and k.betpawa_market_id = st.betpawa_market_id
+   and k.bookmaker_id = st.bookmaker_id
+   and k.line_key = st.line_key
+   and k.captured_at = st.opens_at
 where st.outcomes is not null
-  and not exists (
-      select
-      from market_changes as k
-      where k.event_id = st.event_id
-        and k.betpawa_market_id = st.betpawa_market_id
-        and k.bookmaker_id = st.bookmaker_id
-        and k.line_key = st.line_key
-        and k.captured_at = st.opens_at
-  );
+  and k.event_id is null;
 
 -- 9. In order: market_current takes each staged market's last row. Gone: deleted. Listed: its
 --    state and fingerprint, since its last change logged by this merge (or, unchanged with a
@@ -343,29 +344,45 @@ gone as (
       and c.bookmaker_id = l.bookmaker_id
       and c.betpawa_market_id = l.betpawa_market_id
       and c.line_key = l.line_key
+),
+since as materialized (
+    -- Each listed market with the time of its pair's latest snapshot before this merge.
+    -- Materialized: joined first (as a hash join), so that market_changes is probed once per
+    -- market below; inlined, the planner may join market_changes first and scan
+    -- latest_snapshots once per row found there.
+    select l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.captured_at,
+           coalesce(ls.captured_at, '-infinity') as after_at
+    from last as l
+    left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
+    where l.outcomes is not null
+),
+changed as (
+    -- Each market's last change in this merge (after the pair's latest snapshot before it);
+    -- none (-infinity below): its state did not change, only the input's fingerprint. A market
+    -- new to market_current always has one. A join with an aggregate, probing
+    -- market_changes_pkey per market, rather than a lateral subquery (Citus plans joins only).
+    select s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key, max(k.captured_at) as captured_at
+    from since as s
+    join market_changes as k
+        on k.event_id = s.event_id
+       and k.betpawa_market_id = s.betpawa_market_id
+       and k.bookmaker_id = s.bookmaker_id
+       and k.line_key = s.line_key
+       and k.captured_at > s.after_at
+       and k.captured_at <= s.captured_at
+    where not k.checkpoint
+    group by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key
 )
 insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
 select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.line_key, l.handicap_home,
        l.handicap_away, l.betpawa_market_id, l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
 from last as l
-left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
-left join lateral (
-    -- The market's last change in this merge (after the pair's latest snapshot before it);
-    -- none (-infinity): its state did not change, only the input's fingerprint. A market new to
-    -- market_current always has one.
-    select k.captured_at
-    from market_changes as k
-    where k.event_id = l.event_id
-      and k.betpawa_market_id = l.betpawa_market_id
-      and k.bookmaker_id = l.bookmaker_id
-      and k.line_key = l.line_key
-      and k.captured_at > coalesce(ls.captured_at, '-infinity')
-      and k.captured_at <= l.captured_at
-      and not k.checkpoint
-    order by k.captured_at desc
-    limit 1
-) as changed on true
+left join changed
+    on changed.event_id = l.event_id
+   and changed.bookmaker_id = l.bookmaker_id
+   and changed.betpawa_market_id = l.betpawa_market_id
+   and changed.line_key = l.line_key
 where l.outcomes is not null
 on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
     set changed_at = greatest(excluded.changed_at, c.changed_at),
@@ -391,19 +408,18 @@ with late as (
     where next_at is not null
 ),
 before as (
-    -- Per late snapshot (lateral: a scan of market_changes_pkey by event, in the one partition
-    -- of the previous snapshot's day, not a join over every day stored).
-    select c.*
+    -- Per late snapshot (one per pair), each market's latest row at or before the previous
+    -- snapshot within that snapshot's day: a scan of market_changes_pkey by event, not every
+    -- day stored. A join with DISTINCT ON by the pair, not a lateral subquery (Citus plans joins
+    -- only, and DISTINCT ON only when it includes event_id).
+    select distinct on (k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key) k.*
     from late as l
-    cross join lateral (
-        select distinct on (k.betpawa_market_id, k.line_key) k.*
-        from market_changes as k
-        where k.event_id = l.event_id
-          and k.bookmaker_id = l.bookmaker_id
-          and k.captured_at <= l.previous_at
-          and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
-        order by k.betpawa_market_id, k.line_key, k.captured_at desc
-    ) as c
+    join market_changes as k
+        on k.event_id = l.event_id
+       and k.bookmaker_id = l.bookmaker_id
+       and k.captured_at <= l.previous_at
+       and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
+    order by k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key, k.captured_at desc
 ),
 listed_before as (
     select * from before where outcomes is not null
@@ -462,15 +478,13 @@ insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key,
 select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
        d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
 from differences as d
-where not exists (
-    select
-    from market_changes as k
-    where k.event_id = d.event_id
-      and k.betpawa_market_id = d.betpawa_market_id
-      and k.bookmaker_id = d.bookmaker_id
-      and k.line_key = d.line_key
-      and k.captured_at = d.next_at
-);
+left join market_changes as k
+    on k.event_id = d.event_id
+   and k.betpawa_market_id = d.betpawa_market_id
+   and k.bookmaker_id = d.bookmaker_id
+   and k.line_key = d.line_key
+   and k.captured_at = d.next_at
+where k.event_id is null;
 
 -- 11. Point latest_snapshots at each pair's newest in-order snapshot.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)
@@ -501,7 +515,8 @@ order by c.bookmaker_id, c.betpawa_market_id, c.line nulls first;
 -- or before :at, rebuilt from the log (per market and line, the latest row at or before that
 -- snapshot, if the market was listed). Only the snapshot's own day is read: the pair's first
 -- snapshot of the day logged every state (a checkpoint), so the cost does not grow with the
--- days stored.
+-- days stored. Every table is filtered on :event_id itself, so that Citus routes the query to
+-- the event's shard (docs/scaling.md).
 select s.id as snapshot_id, ls.event_id, ls.bookmaker_id, s.captured_at,
        c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
@@ -509,7 +524,7 @@ from latest_snapshots as ls
 cross join lateral (
     select o.id, o.captured_at
     from odds_snapshots as o
-    where o.event_id = ls.event_id
+    where o.event_id = :event_id
       and o.bookmaker_id = ls.bookmaker_id
       and o.captured_at <= :at
     order by o.captured_at desc
@@ -518,7 +533,7 @@ cross join lateral (
 cross join lateral (
     select distinct on (mc.betpawa_market_id, mc.line_key) mc.*
     from market_changes as mc
-    where mc.event_id = ls.event_id
+    where mc.event_id = :event_id
       and mc.bookmaker_id = ls.bookmaker_id
       and mc.captured_at <= s.captured_at
       and mc.captured_at >= date_trunc('day', s.captured_at at time zone 'UTC') at time zone 'UTC'

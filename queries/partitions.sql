@@ -40,6 +40,12 @@ where holder = :holder
    or expires_at < now()
 returning true;
 
+-- name: retention_lock_timeout$
+-- For a plain DETACH (Citus): it takes an ACCESS EXCLUSIVE lock on the parent, so give up after
+-- 5 s rather than queue behind a long reader (and make every later reader queue behind it), as
+-- oddsstore_drop_expired_partitions does. For the rest of the caller's transaction.
+select set_config('lock_timeout', '5s', true);
+
 -- name: unlock_retention!
 -- Give the lease of lock_retention back.
 update oddsstore_retention_lease

@@ -11,14 +11,16 @@ returning id, status, started_at, completed_at, events_scraped, events_failed, t
 -- name: finish_scrape_run^
 -- record_class: ScrapeRun
 -- Close a run with its final state and counts, completed at :completed_at (now when null); no
--- row if the run does not exist.
+-- row if the run does not exist. The time comes from a subquery: Citus refuses now() inside
+-- COALESCE in an UPDATE of a reference table (docs/scaling.md).
 update scrape_runs
 set status = :status::scrape_status,
-    completed_at = coalesce(:completed_at::timestamptz, now()),
+    completed_at = t.completed_at,
     events_scraped = :events_scraped,
     events_failed = :events_failed
+from (select coalesce(:completed_at::timestamptz, now()) as completed_at) as t
 where id = :run_id
-returning id, status, started_at, completed_at, events_scraped, events_failed, trigger;
+returning id, status, started_at, scrape_runs.completed_at, events_scraped, events_failed, trigger;
 
 -- name: unknown_scrape_error_reference$
 -- The first run, bookmaker or event id of a batch of errors that the database does not hold,

@@ -13,6 +13,7 @@ Each server gets a template database migrated once with yoyo; every test gets it
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import citus_cluster
 import pytest
 from pydantic import BaseModel
 
@@ -36,6 +39,7 @@ from oddsstore.testing import (
     server_from_dsn,
     start_embedded,
     start_postgres,
+    template,
     workdir,
 )
 
@@ -56,6 +60,30 @@ def _server_names() -> list[str]:
     return ["pg18", "pg15"]
 
 
+# A test (or module: ``pytestmark = on_citus``) marked with this runs on the Citus cluster too,
+# as a third server: a coordinator and two workers (tests/citus_cluster.py), the database
+# distributed by ``oddsstore distribute``. Those runs carry the ``citus`` marker
+# (``pytest -m citus`` runs them alone, ``-m "not citus"`` leaves them out).
+on_citus = pytest.mark.parametrize(
+    "oddsstore_server",
+    [*_server_names(), pytest.param("citus", marks=pytest.mark.citus)],
+    indirect=True,
+    scope="session",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
+    Citus' "not supported" error (strict: it fails the run once it passes there)."""
+    for item in items:
+        unsupported = item.get_closest_marker("citus_unsupported")
+        callspec = getattr(item, "callspec", None)
+        if unsupported is not None and callspec is not None and callspec.params.get("oddsstore_server") == "citus":
+            item.add_marker(
+                pytest.mark.xfail(reason=unsupported.args[0], raises=asyncpg.FeatureNotSupportedError, strict=True)
+            )
+
+
 @pytest.fixture(scope="session", params=_server_names())
 def oddsstore_server(request: pytest.FixtureRequest, _workdir: Path) -> Iterator[Server]:
     """A running PostgreSQL server (parametrised: every test runs on each one available); the
@@ -64,10 +92,29 @@ def oddsstore_server(request: pytest.FixtureRequest, _workdir: Path) -> Iterator
         yield server_from_dsn(os.environ[DSN_VARIABLE])
     elif request.param == "pg18":
         yield from start_embedded(_workdir)
+    elif request.param == "citus":
+        if (missing := citus_cluster.missing_citus()) is not None:
+            pytest.skip(missing)
+        with citus_cluster.cluster(_workdir / "citus") as server:
+            yield server
     else:
         if not (PG15_BIN / "postgres").exists():
             pytest.skip("PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin)")
         yield from start_postgres(PG15_BIN, Path(tempfile.mkdtemp(prefix="pg15-", dir=_workdir)), "pg15")
+
+
+@pytest.fixture(scope="session")
+def oddsstore_template(oddsstore_server: Server) -> Iterator[str]:
+    """The plugin's template (migrated once per server), on the Citus cluster distributed too."""
+    with template(oddsstore_server, f"oddsstore_template_{os.getpid()}") as name:
+        if isinstance(oddsstore_server, citus_cluster.CitusServer):
+            asyncio.run(_distribute(oddsstore_server.dsn(name)))
+        yield name
+
+
+async def _distribute(dsn: str) -> None:
+    async with OddsStore.connect(dsn, min_size=1, max_size=1) as store:
+        await store.distribute()
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +214,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     every_file = {path.name for path in Path(__file__).parent.glob("test_*.py")}
     if session.config.option.keyword or session.config.option.markexpr or ran_files != every_file:
         return
-    never_run = sorted(set(load_directory(sql_directory("queries"))) - EXECUTED_QUERIES)
+    never_run = sorted(set(load_directory(sql_directory("queries"))) - EXECUTED_QUERIES - _needs_citus())
     if never_run and exitstatus == 0:
         print(f"\nNamed queries no test executed: {', '.join(never_run)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _needs_citus() -> set[str]:
+    """Queries only a Citus cluster runs: counted where Citus is installed (tests/citus_cluster.py)."""
+    return {"distribute", "grant_on_shards"} if citus_cluster.missing_citus() is not None else set()

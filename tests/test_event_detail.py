@@ -17,13 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import World
+from conftest import World, on_citus
 
 from oddsstore import InvalidInputError, OddsStore
 
 X12, TOTALS, BTTS = "3743", "3752", "3764"
 NAMES = {X12: "1X2 - FT", TOTALS: "Over/Under - FT", BTTS: "Both Teams To Score - FT"}
 OUTCOMES = {X12: ("1", "X", "2"), TOTALS: ("Over", "Under"), BTTS: ("Yes", "No")}
+
+pytestmark = on_citus
 
 
 def market(market_id: str, spec: str, line: float | None = None) -> dict[str, Any]:

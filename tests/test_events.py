@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import World
+from conftest import World, on_citus
 
 from oddsstore import InvalidInputError, OddsStore
+
+pytestmark = on_citus
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import World, snapshot
+from conftest import World, on_citus, snapshot
 
 from oddsstore import OddsStore, ScrapeStatus, UnknownReferenceError
+
+pytestmark = on_citus
 
 
 async def test_a_run_is_opened_and_closed(store: OddsStore) -> None:

@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pytest
-from conftest import World, snapshot
+from conftest import World, on_citus, snapshot
 
 from oddsstore import OddsStore, OutsidePartitionWindowError
 
 TABLES = ("market_changes", "odds_snapshots", "scrape_errors")
+
+pytestmark = on_citus
 
 
 def today() -> date:

@@ -10,9 +10,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import World, market, snapshot
+from conftest import World, market, on_citus, snapshot
 
 from oddsstore import LockTableFullError, OddsStore, partitions, writes
+
+pytestmark = on_citus
 
 
 def prices(rows: list) -> dict[tuple[int, str, float | None], tuple[float, ...]]:

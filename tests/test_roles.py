@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from conftest import Server, World, market, snapshot
+from conftest import Server, World, market, on_citus, snapshot
 from yoyo import get_backend, read_migrations
 
 from oddsstore import OddsStore, ScrapeErrorIn, migrations
@@ -178,6 +178,7 @@ async def partition_owners(dsn: str) -> dict[str, str]:
 # --- the writer ----------------------------------------------------------------------------------
 
 
+@on_citus
 async def test_writer_runs_the_write_path_and_creates_partitions(logins: Logins) -> None:
     assert await partition_owners(logins.owner) == {}  # the template holds no partitions
     now = datetime.now(UTC)
@@ -226,6 +227,7 @@ async def test_writer_runs_the_write_path_and_creates_partitions(logins: Logins)
     assert set(owners.values()) == {await fetchval(logins.owner, "select current_user")}
 
 
+@on_citus
 async def test_writer_cannot_change_the_schema_delete_history_or_run_retention(logins: Logins) -> None:
     async with connect(logins.writer) as writer:
         world = await reference_data(writer)
@@ -291,6 +293,7 @@ async def test_ensure_partitions_ignores_the_callers_temporary_objects(logins: L
 # --- the reader ----------------------------------------------------------------------------------
 
 
+@on_citus
 async def test_reader_reads_everything_and_writes_nothing(logins: Logins, store: OddsStore, world: World) -> None:
     event, bookmaker = world.events[0], world.bookmakers[0]
     run = await store.start_scrape_run("scheduled")
@@ -334,6 +337,7 @@ async def test_reader_reads_everything_and_writes_nothing(logins: Logins, store:
 # --- the owner -----------------------------------------------------------------------------------
 
 
+@on_citus
 async def test_owner_drops_expired_days(logins: Logins) -> None:
     # An expired day, created by the owner: the writer may not create days outside the window
     # (test_production.py), so an old day is something a backfill by the owner left.

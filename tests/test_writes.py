@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import World, market, snapshot
+from conftest import World, market, on_citus, snapshot
 
 from oddsstore import DuplicateSnapshotError, MarketIn, OddsStore, Outcome, SnapshotIn
+
+pytestmark = on_citus
 
 
 async def count(store: OddsStore, table: str) -> int:

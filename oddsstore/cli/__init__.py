@@ -1,5 +1,5 @@
-"""The ``oddsstore`` command: ``migrate``, ``maintain``, ``status`` and ``demo``; the analytics
-``compare``, ``margins``, ``movement`` (with a chart) and ``arbitrage``.
+"""The ``oddsstore`` command: ``migrate``, ``distribute`` (Citus), ``maintain``, ``status`` and
+``demo``; the analytics ``compare``, ``margins``, ``movement`` (with a chart) and ``arbitrage``.
 
 One job per module: :mod:`~oddsstore.cli.arguments` (the parser), :mod:`~oddsstore.cli.database`
 (which database), :mod:`~oddsstore.cli.render` (tables, JSON, CSV), and the commands in

@@ -61,6 +61,13 @@ def parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(command=maintenance.migrate, changes_database=True)
 
+    distribute = commands.add_parser(
+        "distribute",
+        parents=[database],
+        help="on a Citus coordinator: distribute the odds tables by event_id (docs/scaling.md)",
+    )
+    distribute.set_defaults(command=maintenance.distribute, changes_database=True)
+
     maintain = commands.add_parser(
         "maintain",
         parents=[database],

@@ -1,5 +1,5 @@
-"""The commands that keep a database in shape: ``migrate``, ``maintain``, and ``status``, which
-shows partitions, recent scrape runs, stale odds and recurring errors."""
+"""The commands that keep a database in shape: ``migrate``, ``distribute`` (Citus), ``maintain``,
+and ``status``, which shows partitions, recent scrape runs, stale odds and recurring errors."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ STATUS_SECTIONS = tuple(STATUS_MODELS)
 async def migrate(store: OddsStore, args: argparse.Namespace) -> None:
     applied = await store.migrate()
     print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+
+
+async def distribute(store: OddsStore, args: argparse.Namespace) -> None:
+    await store.distribute()
+    print("distributed: odds tables by event_id, reference data on every node (docs/scaling.md)")
 
 
 async def maintain(store: OddsStore, args: argparse.Namespace) -> None:
