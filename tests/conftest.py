@@ -74,14 +74,18 @@ on_citus = pytest.mark.parametrize(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
-    Citus' "not supported" error (strict: it fails the run once it passes there)."""
+    Citus' "not supported" error (strict: it fails the run once it passes there); one marked
+    ``not_on_citus(reason)`` tests what is documented as not for a Citus cluster, and is skipped there."""
     for item in items:
-        unsupported = item.get_closest_marker("citus_unsupported")
         callspec = getattr(item, "callspec", None)
-        if unsupported is not None and callspec is not None and callspec.params.get("oddsstore_server") == "citus":
+        if callspec is None or callspec.params.get("oddsstore_server") != "citus":
+            continue
+        if (unsupported := item.get_closest_marker("citus_unsupported")) is not None:
             item.add_marker(
                 pytest.mark.xfail(reason=unsupported.args[0], raises=asyncpg.FeatureNotSupportedError, strict=True)
             )
+        if (not_on_citus := item.get_closest_marker("not_on_citus")) is not None:
+            item.add_marker(pytest.mark.skip(reason=not_on_citus.args[0]))
 
 
 @pytest.fixture(scope="session", params=_server_names())
