@@ -234,6 +234,17 @@ order by captured_at, bookmaker_id, line nulls first;
 -- While the price stays that low, each later change within the window repeats the drop.
 -- bookmakers_dropping: how many bookmakers show a drop of the same outcome in the result; two or
 -- more is a move across the market. One window pass per outcome, no self-join.
+--
+-- Cost (issue 13, python -m bench.analytics, docs/performance.md): it reads every change of the
+-- markets that moved since :since from :since - :window on, and expands each state's outcomes
+-- once: work in proportion to the changes in the window, not to the days stored. At production
+-- rates (~220,000 changes an hour at 1,300 events x 3 bookmakers) that is seconds, far from the
+-- 100 ms target: only state kept on write can answer it in that time. What this version
+-- changed, each measured on the bench's 7-day database: the state before the window is probed
+-- in one day's partition (the checkpoint contract) instead of walking back through every day
+-- for markets not found on the first, and each state's outcomes are expanded once, with
+-- jsonb_to_recordset (not the oddsstore_outcomes wrapper, ~15 us a call), instead of twice
+-- in a full join per change.
 with moved as (
     -- Markets (per pair and line) with a listed state since :since: only these can drop.
     -- Partitions before :since are pruned.
@@ -242,6 +253,24 @@ with moved as (
     where captured_at >= :since::timestamptz
       and outcomes is not null
       and not checkpoint
+),
+opened as (
+    -- Per pair, the UTC day of its last snapshot before the window opened: that snapshot's
+    -- state of every market is logged on that day (the day's first snapshot logged a
+    -- checkpoint), so the state before the window is found in one day partition. A probe of
+    -- odds_snapshots_pkey per pair (thousands), not per market (hundreds of thousands).
+    select p.event_id, p.bookmaker_id,
+           date_trunc('day', s.captured_at at time zone 'UTC') at time zone 'UTC' as day_start
+    from (select distinct event_id, bookmaker_id from moved) as p
+    cross join lateral (
+        select o.captured_at
+        from odds_snapshots as o
+        where o.event_id = p.event_id
+          and o.bookmaker_id = p.bookmaker_id
+          and o.captured_at < :since::timestamptz - :window::interval
+        order by o.captured_at desc
+        limit 1
+    ) as s
 ),
 states as (
     -- Their changes since the earliest window opened (:since - :window) ...
@@ -255,11 +284,14 @@ states as (
        and m.line_key = c.line_key
     where c.captured_at >= :since::timestamptz - :window::interval
     union all
-    -- ... and the change before, the state the first of them replaced: one probe per market of
-    -- market_changes_key_idx (newest partition first, stopping at the first hit).
+    -- ... and the state in force when it opened: one probe of market_changes_pkey per market,
+    -- in that day's partition only (pruned at run time). Not found: the market was not listed
+    -- then (a row of the market before that day could only be its disappearance, which sets no
+    -- price either).
     select p.event_id, p.bookmaker_id, p.betpawa_market_id, p.betpawa_market_name, p.line, m.line_key,
            p.captured_at, p.outcomes, p.checkpoint
     from moved as m
+    join opened as o on o.event_id = m.event_id and o.bookmaker_id = m.bookmaker_id
     cross join lateral (
         select *
         from market_changes as c
@@ -268,52 +300,62 @@ states as (
           and c.bookmaker_id = m.bookmaker_id
           and c.line_key = m.line_key
           and c.captured_at < :since::timestamptz - :window::interval
+          and c.captured_at >= o.day_start
         order by c.captured_at desc
         limit 1
     ) as p
 ),
-steps as (
-    -- Each change with the state it replaced (null: the market was not listed before).
+spans as (
+    -- Each state with the moment the market's next state replaced it (null: still in force).
     select s.*,
-           lag(s.outcomes) over (
+           lead(s.captured_at) over (
                partition by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key order by s.captured_at
-           ) as replaced
+           ) as replaced_at
     from states as s
 ),
 prices as (
-    -- One row per change and outcome: the active price it set (null: suspended or not listed)
-    -- and the active price it replaced. Outcomes matched by name.
-    select st.event_id, st.bookmaker_id, st.betpawa_market_id, st.betpawa_market_name, st.line, st.line_key,
-           st.captured_at, st.checkpoint, p.outcome, p.odds, p.replaced_odds
-    from steps as st
-    cross join lateral (
-        select coalesce(n.name, o.name) as outcome,
-               case when oddsstore_offer(n.odds, n.is_active) then n.odds end as odds,
-               case when oddsstore_offer(o.odds, o.is_active) then o.odds end as replaced_odds
-        from oddsstore_outcomes(st.outcomes) as n
-        full join oddsstore_outcomes(st.replaced) as o
-            on o.name = n.name
-    ) as p
+    -- One row per state and outcome: its active price (null: suspended or a placeholder).
+    select sp.event_id, sp.bookmaker_id, sp.betpawa_market_id, sp.betpawa_market_name, sp.line, sp.line_key,
+           sp.captured_at, sp.replaced_at, sp.checkpoint, o.name as outcome,
+           case when oddsstore_offer(o.odds, o.is_active) then o.odds end as odds
+    from spans as sp
+    cross join lateral jsonb_to_recordset(sp.outcomes) as o (name text, odds double precision, is_active boolean)
+),
+points as (
+    -- Two kinds of point on each outcome's time line: a price set by a change since :since
+    -- (a candidate; checkpoints are not moves), and a price replaced, at the moment it was
+    -- replaced (the reference prices; a checkpoint replaces the state it repeats).
+    select event_id, bookmaker_id, betpawa_market_id, betpawa_market_name, line, line_key, outcome,
+           captured_at as at, odds, null::double precision as replaced_odds
+    from prices
+    where captured_at >= :since::timestamptz
+      and not checkpoint
+      and odds is not null
+    union all
+    select event_id, bookmaker_id, betpawa_market_id, null, null, line_key, outcome,
+           replaced_at, null, odds
+    from prices
+    where replaced_at is not null
+      and odds is not null
 ),
 drops as (
     select w.*, (1 - w.odds / w.reference_odds) * 100 as drop_pct
     from (
-        -- The highest price replaced within the window up to each change (RANGE: by time).
-        select pr.*,
-               max(pr.replaced_odds) over (
-                   partition by pr.event_id, pr.bookmaker_id, pr.betpawa_market_id, pr.line_key, pr.outcome
-                   order by pr.captured_at
+        -- The highest price replaced within the window up to each point (RANGE: by time; the
+        -- prices replaced at the candidate's own moment are its peers, so they count).
+        select pt.*,
+               max(pt.replaced_odds) over (
+                   partition by pt.event_id, pt.bookmaker_id, pt.betpawa_market_id, pt.line_key, pt.outcome
+                   order by pt.at
                    range between :window::interval preceding and current row
                ) as reference_odds
-        from prices as pr
+        from points as pt
     ) as w
-    where w.captured_at >= :since::timestamptz
-      and not w.checkpoint  -- a state logged again at a day's first snapshot is not a move
-      and w.odds is not null
+    where w.odds is not null
       and (1 - w.odds / w.reference_odds) * 100 >= :min_drop_pct::double precision
 )
 select d.event_id, d.bookmaker_id, d.betpawa_market_id, d.betpawa_market_name, d.line, d.outcome,
-       d.captured_at, d.odds, d.reference_odds, d.drop_pct,
+       d.at as captured_at, d.odds, d.reference_odds, d.drop_pct,
        -- Distinct bookmakers per outcome: the highest dense rank of their ids.
        max(d.bookmaker_rank) over (
            partition by d.event_id, d.betpawa_market_id, d.line_key, d.outcome
@@ -325,7 +367,7 @@ from (
            ) as bookmaker_rank
     from drops
 ) as d
-order by d.captured_at, d.event_id, d.betpawa_market_id, d.line nulls first, d.outcome, d.bookmaker_id;
+order by d.at, d.event_id, d.betpawa_market_id, d.line nulls first, d.outcome, d.bookmaker_id;
 
 -- name: arbitrage
 -- record_class: Arbitrage
