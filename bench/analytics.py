@@ -12,15 +12,18 @@ the records), with that history alone ("1 d") and again after six earlier UTC da
 * ``margins_market``: one market type (1X2) over every event;
 * ``tournament_margins``: one tournament, every market;
 * ``stale_odds``: every pair of every upcoming event;
-* ``compare_event``: one event, BetPawa as home.
+* ``compare_event``: one event, BetPawa as home;
+* with ``--baseline REV``, ``steam_moves_baseline``: the same call with ``steam_moves`` of git
+  revision ``REV``'s ``queries/analytics.sql`` (before/after as a ratio of one run).
 
 The six earlier days are written in SQL, not through the feed, so that they take minutes, not
 hours: per day, every pair snapshotted at midnight and ``--changes-per-day`` times more, and at
-each of them every current market logged (the first: the day's checkpoint) (production logs about 7 changes per market a day:
-the earlier days here are thinner than production's; reads that prune them do not notice, and
-a read that scanned them would still grow several-fold). The figure is each read's p50 at 7 days
-over its p50 at 1 day (flat: <= 1.3x), with the load average before and after each server.
-Results go to ``bench/results/analytics.json``; the table is printed. ``--explain`` also stores
+each of those moments every current market logged (the first: the day's checkpoint).
+Production logs about 7 changes per market a day: the earlier days here are thinner than
+production's. Reads that prune them do not notice; a read that scanned them would still grow
+several-fold. The figure is each read's p50 at 7 days over its p50 at 1 day (flat: <= 1.3x),
+with the load average at each read (the machine may be shared).
+Results go to ``bench/results/analytics-<servers>.json``; the table is printed. ``--explain`` also stores
 each read's ``EXPLAIN (ANALYZE, BUFFERS)`` at 7 days.
 """
 
@@ -32,7 +35,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -42,12 +47,16 @@ from typing import Any
 from bench.databases import open_store
 from bench.server import drop_database, pg15_server, server, server_version
 from oddsstore import OddsStore
+from oddsstore.loader import load_directory, parse_file
+from oddsstore.paths import sql_directory
+from oddsstore.runner import Queries
 from oddsstore.synthetic.feed import Feed, register, to_write
 
 RESULTS = Path(__file__).parent / "results"
 DATABASE = "bench_analytics"
 ONE_X_TWO = "3743"  # oddsstore/synthetic/catalogue.py
 READS = ("steam_moves", "margins", "margins_market", "tournament_margins", "stale_odds", "compare_event")
+BASELINE = "steam_moves_baseline"
 # The earlier days, in SQL (bench data only): every current market as the day's checkpoint and
 # again at $3 moments of the day. captured_at keeps each pair's rows apart (one per key and time).
 EARLIER_DAY = """
@@ -73,7 +82,14 @@ def _log(message: str) -> None:
 
 
 async def measure(
-    admin_dsn: str, events: int, hours: int, changes_per_day: int, rounds: int, explain: bool, keep: bool = False
+    admin_dsn: str,
+    events: int,
+    hours: int,
+    changes_per_day: int,
+    rounds: int,
+    explain: bool,
+    keep: bool = False,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Write ``hours`` of cycles, time the reads; add six earlier days, time them again."""
     interval = timedelta(minutes=10)
@@ -117,6 +133,8 @@ async def measure(
             "stale_odds": lambda: store.stale_odds(timedelta(minutes=30)),
             "compare_event": lambda: store.compare_event(event, home),
         }
+        if baseline is not None:
+            calls[BASELINE] = _with_baseline(store, baseline, calls["steam_moves"])
         found = {"1d": await _reads(calls, rounds)}
         day = last.replace(hour=0, minute=0, second=0, microsecond=0)
         async with store.pool.acquire() as connection:
@@ -142,15 +160,46 @@ async def measure(
         "server": await server_version(admin_dsn),
         **sizes,
         **found,
-        "ratio_7d_over_1d": {name: found["7d"][name]["p50_ms"] / found["1d"][name]["p50_ms"] for name in READS},
+        "ratio_7d_over_1d": {name: found["7d"][name]["p50_ms"] / found["1d"][name]["p50_ms"] for name in found["1d"]},
+        **(
+            {}
+            if baseline is None
+            else {
+                "baseline": baseline,
+                "steam_moves_over_baseline": {
+                    days: found[days]["steam_moves"]["p50_ms"] / found[days][BASELINE]["p50_ms"] for days in found
+                },
+            }
+        ),
         **({"plans_7d": plans} if plans else {}),
     }
+
+
+def _with_baseline(store: OddsStore, revision: str, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """``call`` made with ``steam_moves`` of git ``revision``'s queries/analytics.sql."""
+    text = subprocess.run(
+        ["git", "show", f"{revision}:queries/analytics.sql"], check=True, capture_output=True, text=True
+    ).stdout
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "analytics.sql"
+        path.write_text(text)
+        old = {query.name: query for query in parse_file(path) if query.name == "steam_moves"}
+    queries = Queries({**load_directory(sql_directory("queries")), **old})
+
+    async def made() -> Any:
+        current, store.queries = store.queries, queries
+        try:
+            return await call()
+        finally:
+            store.queries = current
+
+    return made
 
 
 async def _reads(calls: dict[str, Callable[[], Awaitable[Any]]], rounds: int) -> dict[str, Any]:
     """Each read ``rounds`` times after an untimed call; p50 and rows."""
     out: dict[str, Any] = {}
-    for name in READS:
+    for name in calls:
         times = []
         for round_number in range(rounds + 1):
             began = time.perf_counter()
@@ -189,7 +238,7 @@ def table(results: dict[str, Any]) -> str:
         "| read | " + " | ".join(f"{n}: 1 d ms | {n}: 7 d ms | {n}: 7 d / 1 d" for n in names) + " |",
         "|---|" + "---|---|---|" * len(names),
     ]
-    for read in READS:
+    for read in results["servers"][names[0]]["1d"]:
         cells = []
         for n in names:
             r = results["servers"][n]
@@ -212,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep", action="store_true", help=f"leave database {DATABASE} (with --dsn) to look at")
+    parser.add_argument("--baseline", metavar="REV", help="also time steam_moves of this git revision")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
@@ -236,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     results["machine"]["load_average_at_end"] = os.getloadavg()
     args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / "analytics.json"
+    path = args.results / f"analytics-{'-'.join(targets)}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nwrote {path}")
