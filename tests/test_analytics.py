@@ -469,6 +469,29 @@ async def test_steam_moves_threshold_and_since(store: OddsStore, history: Histor
     assert await store.steam_moves(since=at(55), min_drop_pct=1, window=timedelta(hours=1)) == []
 
 
+@pytest.mark.citus_unsupported(STEAM_ON_CITUS)
+async def test_steam_moves_find_the_price_set_days_before_the_window(store: OddsStore, world: World) -> None:
+    """A pair last scraped two days ago, then again now with a lower price: the price in force
+    when the window opened was set two days ago, in another day's partition (nothing of the
+    pair was logged yesterday), and is the reference."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = await store.upsert_event(
+        world.events[0].tournament_id, "bp-days", "Home D", "Away D", now + timedelta(days=1)
+    )
+    book = world.bookmakers[0].id
+    for captured_at, spec in (
+        (now - timedelta(days=2), "2.00 3.40 4.00"),
+        (now - timedelta(minutes=5), "1.80 3.40 4.00"),
+    ):
+        await store.write_snapshots(
+            [{"event_id": event.id, "bookmaker_id": book, "captured_at": captured_at, "markets": [x12(spec)]}]
+        )
+
+    moves = await store.steam_moves(since=now - timedelta(minutes=30), min_drop_pct=5, window=timedelta(hours=1))
+
+    assert [(m.event_id, m.outcome, m.odds, m.reference_odds) for m in moves] == [(event.id, "1", 1.80, 2.00)]
+
+
 @pytest.mark.parametrize(
     "call",
     [
