@@ -13,8 +13,9 @@ the records), with that history alone ("1 d") and again after six earlier UTC da
 * ``tournament_margins``: one tournament, every market;
 * ``stale_odds``: every pair of every upcoming event;
 * ``compare_event``: one event, BetPawa as home;
-* with ``--baseline REV``, ``steam_moves_baseline``: the same call with ``steam_moves`` of git
-  revision ``REV``'s ``queries/analytics.sql`` (before/after as a ratio of one run).
+* with ``--baseline REV``, ``<read>_baseline`` for steam_moves, margins and tournament_margins: the
+  same call with git revision ``REV``'s ``queries/analytics.sql`` (before/after as a ratio of one
+  run).
 
 The six earlier days are written in SQL, not through the feed, so that they take minutes, not
 hours: per day, every pair snapshotted at midnight and ``--changes-per-day`` times more, and at
@@ -56,7 +57,7 @@ RESULTS = Path(__file__).parent / "results"
 DATABASE = "bench_analytics"
 ONE_X_TWO = "3743"  # oddsstore/synthetic/catalogue.py
 READS = ("steam_moves", "margins", "margins_market", "tournament_margins", "stale_odds", "compare_event")
-BASELINE = "steam_moves_baseline"
+CHANGED = ("steam_moves", "margins", "margins_market", "tournament_margins")  # by issue 13's rewrite
 # The earlier days, in SQL (bench data only): every current market as the day's checkpoint and
 # again at $3 moments of the day. captured_at keeps each pair's rows apart (one per key and time).
 EARLIER_DAY = """
@@ -134,7 +135,8 @@ async def measure(
             "compare_event": lambda: store.compare_event(event, home),
         }
         if baseline is not None:
-            calls[BASELINE] = _with_baseline(store, baseline, calls["steam_moves"])
+            before = _queries_of(baseline)
+            calls.update({f"{name}_baseline": _with(store, before, calls[name]) for name in CHANGED})
         found = {"1d": await _reads(calls, rounds)}
         day = last.replace(hour=0, minute=0, second=0, microsecond=0)
         async with store.pool.acquire() as connection:
@@ -166,8 +168,12 @@ async def measure(
             if baseline is None
             else {
                 "baseline": baseline,
-                "steam_moves_over_baseline": {
-                    days: found[days]["steam_moves"]["p50_ms"] / found[days][BASELINE]["p50_ms"] for days in found
+                "this_over_baseline": {
+                    days: {
+                        name: found[days][name]["p50_ms"] / found[days][f"{name}_baseline"]["p50_ms"]
+                        for name in CHANGED
+                    }
+                    for days in found
                 },
             }
         ),
@@ -175,16 +181,20 @@ async def measure(
     }
 
 
-def _with_baseline(store: OddsStore, revision: str, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
-    """``call`` made with ``steam_moves`` of git ``revision``'s queries/analytics.sql."""
+def _queries_of(revision: str) -> Queries:
+    """The named queries with git ``revision``'s queries/analytics.sql in place of this one's."""
     text = subprocess.run(
         ["git", "show", f"{revision}:queries/analytics.sql"], check=True, capture_output=True, text=True
     ).stdout
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "analytics.sql"
         path.write_text(text)
-        old = {query.name: query for query in parse_file(path) if query.name == "steam_moves"}
-    queries = Queries({**load_directory(sql_directory("queries")), **old})
+        old = {query.name: query for query in parse_file(path)}
+    return Queries({**load_directory(sql_directory("queries")), **old})
+
+
+def _with(store: OddsStore, queries: Queries, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """``call`` made with ``queries`` in place of the store's."""
 
     async def made() -> Any:
         current, store.queries = store.queries, queries

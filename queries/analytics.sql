@@ -75,14 +75,26 @@ order by betpawa_market_id, line nulls first, min(position), name;
 -- every result (1X2, over/under); overlapping ones (double chance: each result is in two
 -- outcomes) sum to about 2, a "margin" near 100%.
 with current_markets as (
+    -- Events first, then each event's current markets by index (market_current_pkey, or
+    -- market_current_event_id_market_idx with :market_id): the work grows with the events
+    -- asked for, not with the markets stored. "offset 0" keeps the planner from flattening the
+    -- lateral subquery into a hash join over a full scan of market_current, which it chose for
+    -- one tournament's 78 events at 1,300 events x 3 bookmakers (issue 13, bench.analytics'
+    -- database, PostgreSQL 18, warm: 680 ms scanning against 76 ms per event; the bench's
+    -- figures are in docs/performance.md).
     select c.event_id, e.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
            c.handicap_type, c.changed_at, c.outcomes
-    from market_current as c
-    join events as e on e.id = c.event_id
-    where (:event_id::integer is null or c.event_id = :event_id)
+    from events as e
+    cross join lateral (
+        select m.*
+        from market_current as m
+        where m.event_id = e.id
+          and (:market_id::text is null or m.betpawa_market_id = :market_id)
+          and m.changed_at >= coalesce(:since::timestamptz, '-infinity')
+        offset 0
+    ) as c
+    where (:event_id::integer is null or e.id = :event_id)
       and (:tournament_id::integer is null or e.tournament_id = :tournament_id)
-      and (:market_id::text is null or c.betpawa_market_id = :market_id)
-      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
 )
 select c.event_id, c.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.changed_at, b.outcomes, b.margin_pct
@@ -104,12 +116,18 @@ order by c.event_id, c.betpawa_market_id, c.line nulls first, c.bookmaker_id;
 -- as margins, except the event. Margins differ a lot between market types (1X2 against correct
 -- score), so compare bookmakers on the same :market_id when it matters.
 with current_markets as (
+    -- Events first, then each event's markets by index, as in margins (same measurement).
     select c.event_id, e.tournament_id, c.bookmaker_id, c.outcomes
-    from market_current as c
-    join events as e on e.id = c.event_id
+    from events as e
+    cross join lateral (
+        select m.event_id, m.bookmaker_id, m.outcomes
+        from market_current as m
+        where m.event_id = e.id
+          and (:market_id::text is null or m.betpawa_market_id = :market_id)
+          and m.changed_at >= coalesce(:since::timestamptz, '-infinity')
+        offset 0
+    ) as c
     where (:tournament_id::integer is null or e.tournament_id = :tournament_id)
-      and (:market_id::text is null or c.betpawa_market_id = :market_id)
-      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
 ),
 complete as (
     select c.event_id, c.tournament_id, c.bookmaker_id, b.margin_pct
