@@ -75,26 +75,27 @@ order by betpawa_market_id, line nulls first, min(position), name;
 -- every result (1X2, over/under); overlapping ones (double chance: each result is in two
 -- outcomes) sum to about 2, a "margin" near 100%.
 with current_markets as (
-    -- Events first, then each event's current markets by index (market_current_pkey, or
-    -- market_current_event_id_market_idx with :market_id): the work grows with the events
-    -- asked for, not with the markets stored. "offset 0" keeps the planner from flattening the
-    -- lateral subquery into a hash join over a full scan of market_current, which it chose for
-    -- one tournament's 78 events at 1,300 events x 3 bookmakers (issue 13, bench.analytics'
-    -- database, PostgreSQL 18, warm: 680 ms scanning against 76 ms per event; the bench's
-    -- figures are in docs/performance.md).
+    -- The events asked for first, then their current markets by index (market_current_pkey,
+    -- or market_current_event_id_market_idx with :market_id), so the work grows with the
+    -- events asked for, not with the markets stored. As a join on events, the planner chose a
+    -- hash join over a full scan of market_current for one tournament of 78 events (issue 13,
+    -- bench.analytics' database at 1,300 events x 3 bookmakers, PostgreSQL 18: 680 ms against
+    -- 125 ms for the same rows by index; the bench's figures are in docs/performance.md). An
+    -- array of ids, not a lateral subquery: Citus plans this (the events first, then the
+    -- shards), and :event_id on market_current itself keeps one event's read a router query.
     select c.event_id, e.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
            c.handicap_type, c.changed_at, c.outcomes
-    from events as e
-    cross join lateral (
-        select m.*
-        from market_current as m
-        where m.event_id = e.id
-          and (:market_id::text is null or m.betpawa_market_id = :market_id)
-          and m.changed_at >= coalesce(:since::timestamptz, '-infinity')
-        offset 0
-    ) as c
-    where (:event_id::integer is null or e.id = :event_id)
-      and (:tournament_id::integer is null or e.tournament_id = :tournament_id)
+    from market_current as c
+    join events as e on e.id = c.event_id
+    where c.event_id = any (array(
+              select id
+              from events
+              where (:event_id::integer is null or id = :event_id)
+                and (:tournament_id::integer is null or tournament_id = :tournament_id)
+          ))
+      and (:event_id::integer is null or c.event_id = :event_id)
+      and (:market_id::text is null or c.betpawa_market_id = :market_id)
+      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
 )
 select c.event_id, c.tournament_id, c.bookmaker_id, c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.changed_at, b.outcomes, b.margin_pct
@@ -116,18 +117,17 @@ order by c.event_id, c.betpawa_market_id, c.line nulls first, c.bookmaker_id;
 -- as margins, except the event. Margins differ a lot between market types (1X2 against correct
 -- score), so compare bookmakers on the same :market_id when it matters.
 with current_markets as (
-    -- Events first, then each event's markets by index, as in margins (same measurement).
+    -- The events asked for first, then their markets by index, as in margins (same reasons).
     select c.event_id, e.tournament_id, c.bookmaker_id, c.outcomes
-    from events as e
-    cross join lateral (
-        select m.event_id, m.bookmaker_id, m.outcomes
-        from market_current as m
-        where m.event_id = e.id
-          and (:market_id::text is null or m.betpawa_market_id = :market_id)
-          and m.changed_at >= coalesce(:since::timestamptz, '-infinity')
-        offset 0
-    ) as c
-    where (:tournament_id::integer is null or e.tournament_id = :tournament_id)
+    from market_current as c
+    join events as e on e.id = c.event_id
+    where c.event_id = any (array(
+              select id
+              from events
+              where :tournament_id::integer is null or tournament_id = :tournament_id
+          ))
+      and (:market_id::text is null or c.betpawa_market_id = :market_id)
+      and c.changed_at >= coalesce(:since::timestamptz, '-infinity')
 ),
 complete as (
     select c.event_id, c.tournament_id, c.bookmaker_id, b.margin_pct
