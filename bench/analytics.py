@@ -271,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep", action="store_true", help=f"leave database {DATABASE} (with --dsn) to look at")
-    parser.add_argument("--baseline", metavar="REV", help="also time steam_moves of this git revision")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also time the rewritten reads with this git revision's queries/analytics.sql"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
@@ -292,7 +294,16 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"server {name}")
         with pg15_server() if name == "pg15" else server(args.dsn) as admin_dsn:
             results["servers"][name] = asyncio.run(
-                measure(admin_dsn, args.events, args.hours, args.changes_per_day, args.rounds, args.explain, args.keep)
+                measure(
+                    admin_dsn,
+                    args.events,
+                    args.hours,
+                    args.changes_per_day,
+                    args.rounds,
+                    args.explain,
+                    args.keep,
+                    args.baseline,
+                )
             )
     results["machine"]["load_average_at_end"] = os.getloadavg()
     args.results.mkdir(parents=True, exist_ok=True)
