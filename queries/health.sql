@@ -27,7 +27,10 @@ latest_run as (
     order by started_at desc, id desc
     limit 1
 ),
-latest_run_errors as (
+latest_run_errors as materialized (
+    -- Read once (scrape_errors_scrape_run_id_idx, one probe per day partition), not once per
+    -- pair: inlined into the exists below, it was probed per pair and per day partition, work
+    -- that grows with the days stored (issue 13; the plan at 7 days in bench.analytics).
     select se.bookmaker_id, se.event_id, se.occurred_at
     from scrape_errors as se
     join latest_run as r on r.id = se.scrape_run_id
