@@ -182,7 +182,7 @@ update oddsstore_stage_snapshots as s
 set next_at = n.next_at,
     previous_at = n.previous_at
 from (
-    select l.id,
+    select l.event_id, l.id,
            min(o.captured_at) filter (where o.captured_at > l.captured_at) as next_at,
            max(o.captured_at) filter (where o.captured_at < l.captured_at) as previous_at
     from (
@@ -194,21 +194,23 @@ from (
     join odds_snapshots as o on o.event_id = l.event_id and o.bookmaker_id = l.bookmaker_id
     group by l.event_id, l.id
 ) as n
-where n.id = s.id;
+where n.event_id = s.event_id
+  and n.id = s.id;
 
 -- 4. In order: the previous snapshot is the staged one before it, or the pair's latest.
 --    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
 update oddsstore_stage_snapshots as s
 set previous_at = p.previous_at
 from (
-    select st.id,
+    select st.event_id, st.id,
            coalesce(lag(st.captured_at) over (partition by st.event_id, st.bookmaker_id order by st.captured_at),
                     ls.captured_at) as previous_at
     from oddsstore_stage_snapshots as st
     left join latest_snapshots as ls on ls.event_id = st.event_id and ls.bookmaker_id = st.bookmaker_id
     where st.next_at is null
 ) as p
-where p.id = s.id;
+where p.event_id = s.event_id
+  and p.id = s.id;
 update oddsstore_stage_snapshots
 set opens_day = previous_at is null
              or date_trunc('day', previous_at at time zone 'UTC') < date_trunc('day', captured_at at time zone 'UTC');
@@ -218,7 +220,16 @@ set opens_day = previous_at is null
 --    filters and may pick nested loops over the staged markets, quadratic in the batch: the
 --    27,000-market first write in the setup of tests/test_crash.py took 22 s on PostgreSQL 15
 --    without it, 2 s with it (pytest --durations).
-analyze oddsstore_stage_snapshots;
+--    Only where the stage is this transaction's temporary table: on Citus it is a distributed
+--    table every writer shares (queries/distribute.sql), where ANALYZE would lock it until
+--    commit against every other writer's ANALYZE, and each shard holds a few rows anyway.
+do $$
+begin
+    if (select relpersistence from pg_class where oid = 'oddsstore_stage_snapshots'::regclass) = 't' then
+        analyze oddsstore_stage_snapshots;
+    end if;
+end;
+$$;
 
 -- 6. In order, a snapshot staged whole (the first of its pair; no base): the current markets
 --    it does not list are gone. Staged as such, so the steps below treat both kinds alike.
@@ -235,7 +246,8 @@ from (
     join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
 ) as c
 left join oddsstore_stage_markets as m
-    on m.snapshot_id = c.id
+    on m.event_id = c.event_id
+   and m.snapshot_id = c.id
    and m.betpawa_market_id = c.betpawa_market_id
    and m.line_key = c.line_key
 where m.snapshot_id is null;
@@ -255,7 +267,7 @@ with ordered as (
            lag(m.handicap_away) over w as before_away,
            lag(m.outcomes) over w as before_outcomes
     from oddsstore_stage_markets as m
-    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
     where s.next_at is null
     window w as (
         partition by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key order by m.captured_at
@@ -289,7 +301,7 @@ insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key,
 select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.line_key, st.handicap_home, st.handicap_away,
        st.betpawa_market_id, st.betpawa_market_name, st.handicap_type, st.outcomes, true
 from (
-    select distinct on (o.id, r.betpawa_market_id, r.line_key)
+    select distinct on (o.event_id, o.id, r.betpawa_market_id, r.line_key)
            o.event_id, o.bookmaker_id, o.captured_at as opens_at, r.*
     from oddsstore_stage_snapshots as o
     join (
@@ -297,7 +309,7 @@ from (
                m.line, m.line_key, m.handicap_home, m.handicap_away, m.betpawa_market_id, m.betpawa_market_name,
                m.handicap_type, m.outcomes
         from oddsstore_stage_markets as m
-        join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+        join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
         where s.next_at is null
         union all
         select c.event_id, c.bookmaker_id, '-infinity',
@@ -313,7 +325,7 @@ from (
        and r.state_at <= o.captured_at
     where o.next_at is null
       and o.opens_day
-    order by o.id, r.betpawa_market_id, r.line_key, r.state_at desc
+    order by o.event_id, o.id, r.betpawa_market_id, r.line_key, r.state_at desc
 ) as st
 -- Not where a row is logged there already (an anti-join on market_changes_pkey, not a
 -- correlated NOT EXISTS: Citus plans joins only).
@@ -332,7 +344,7 @@ where st.outcomes is not null
 with last as (
     select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key) m.*
     from oddsstore_stage_markets as m
-    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
     where s.next_at is null
     order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
 ),
@@ -427,7 +439,7 @@ listed_before as (
 observed as (
     select m.*
     from oddsstore_stage_markets as m
-    join late as l on l.id = m.snapshot_id
+    join late as l on l.event_id = m.event_id and l.id = m.snapshot_id
 ),
 compared as (
     select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
