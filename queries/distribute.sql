@@ -93,7 +93,8 @@ create unlogged table if not exists oddsstore_stage_snapshots (
     base_snapshot_id bigint,
     next_at          timestamptz,
     previous_at      timestamptz,
-    opens_day        boolean
+    opens_day        boolean,
+    latest_at        timestamptz
 );
 create unlogged table if not exists oddsstore_stage_markets (
     snapshot_id         bigint           not null,

@@ -18,7 +18,8 @@ create temporary table oddsstore_stage_snapshots (
     base_snapshot_id bigint,      -- set: only markets whose input differs from this snapshot's are staged
     next_at          timestamptz, -- late: the pair's next snapshot
     previous_at      timestamptz, -- the pair's previous snapshot (stored or staged)
-    opens_day        boolean      -- the pair's first snapshot of its UTC day: logs a checkpoint
+    opens_day        boolean,     -- the pair's first snapshot of its UTC day: logs a checkpoint
+    latest_at        timestamptz  -- in order: the pair's latest snapshot before this merge (null: none)
 ) on commit drop;
 create temporary table oddsstore_stage_markets (
     snapshot_id         bigint           not null,
@@ -197,14 +198,17 @@ from (
 where n.event_id = s.event_id
   and n.id = s.id;
 
--- 4. In order: the previous snapshot is the staged one before it, or the pair's latest.
+-- 4. In order: the previous snapshot is the staged one before it, or the pair's latest (noted
+--    too, for step 9).
 --    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
 update oddsstore_stage_snapshots as s
-set previous_at = p.previous_at
+set previous_at = p.previous_at,
+    latest_at = p.latest_at
 from (
     select st.event_id, st.id,
            coalesce(lag(st.captured_at) over (partition by st.event_id, st.bookmaker_id order by st.captured_at),
-                    ls.captured_at) as previous_at
+                    ls.captured_at) as previous_at,
+           ls.captured_at as latest_at
     from oddsstore_stage_snapshots as st
     left join latest_snapshots as ls on ls.event_id = st.event_id and ls.bookmaker_id = st.bookmaker_id
     where st.next_at is null
@@ -341,61 +345,51 @@ where st.outcomes is not null
 -- 9. In order: market_current takes each staged market's last row. Gone: deleted. Listed: its
 --    state and fingerprint, since its last change logged by this merge (or, unchanged with a
 --    new fingerprint, since when it already was; rows that differ in nothing are not touched).
-with last as (
-    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key) m.*
+--    Two statements, a delete and an upsert (disjoint rows: gone, listed), each of which Citus
+--    runs on the shards; a data-modifying CTE, or a MATERIALIZED one, would make it run the
+--    statement in steps through the coordinator (docs/scaling.md).
+delete from market_current as c
+using (
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key)
+           m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.outcomes
     from oddsstore_stage_markets as m
     join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
     where s.next_at is null
     order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
-),
-gone as (
-    delete from market_current as c
-    using last as l
-    where l.outcomes is null
-      and c.event_id = l.event_id
-      and c.bookmaker_id = l.bookmaker_id
-      and c.betpawa_market_id = l.betpawa_market_id
-      and c.line_key = l.line_key
-),
-since as materialized (
-    -- Each listed market with the time of its pair's latest snapshot before this merge.
-    -- Materialized: joined first (as a hash join), so that market_changes is probed once per
-    -- market below; inlined, the planner may join market_changes first and scan
-    -- latest_snapshots once per row found there.
-    select l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.captured_at,
-           coalesce(ls.captured_at, '-infinity') as after_at
-    from last as l
-    left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
-    where l.outcomes is not null
-),
-changed as (
-    -- Each market's last change in this merge (after the pair's latest snapshot before it);
-    -- none (-infinity below): its state did not change, only the input's fingerprint. A market
-    -- new to market_current always has one. A join with an aggregate, probing
-    -- market_changes_pkey per market, rather than a lateral subquery (Citus plans joins only).
-    select s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key, max(k.captured_at) as captured_at
-    from since as s
-    join market_changes as k
-        on k.event_id = s.event_id
-       and k.betpawa_market_id = s.betpawa_market_id
-       and k.bookmaker_id = s.bookmaker_id
-       and k.line_key = s.line_key
-       and k.captured_at > s.after_at
-       and k.captured_at <= s.captured_at
-    where not k.checkpoint
-    group by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key
-)
+) as l
+where l.outcomes is null
+  and c.event_id = l.event_id
+  and c.bookmaker_id = l.bookmaker_id
+  and c.betpawa_market_id = l.betpawa_market_id
+  and c.line_key = l.line_key;
+-- Each listed market's last staged row, with its last change in this merge: after the pair's
+-- latest snapshot before it (step 4, from the stage: latest_snapshots is not joined here), a
+-- probe of market_changes_pkey per market. None (-infinity): its state did not change, only
+-- the input's fingerprint; a market new to market_current always has one. A join with an
+-- aggregate, not a lateral subquery or CTEs, which Citus would run through the coordinator.
 insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
-select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.line_key, l.handicap_home,
+select l.event_id, l.bookmaker_id, coalesce(max(k.captured_at), '-infinity'), l.line, l.line_key, l.handicap_home,
        l.handicap_away, l.betpawa_market_id, l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
-from last as l
-left join changed
-    on changed.event_id = l.event_id
-   and changed.bookmaker_id = l.bookmaker_id
-   and changed.betpawa_market_id = l.betpawa_market_id
-   and changed.line_key = l.line_key
+from (
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key)
+           m.*, coalesce(s.latest_at, '-infinity') as after_at
+    from oddsstore_stage_markets as m
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
+    where s.next_at is null
+    order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
+) as l
+left join market_changes as k
+    on k.event_id = l.event_id
+   and k.betpawa_market_id = l.betpawa_market_id
+   and k.bookmaker_id = l.bookmaker_id
+   and k.line_key = l.line_key
+   and k.captured_at > l.after_at
+   and k.captured_at <= l.captured_at
+   and not k.checkpoint
 where l.outcomes is not null
+group by l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.line, l.handicap_home, l.handicap_away,
+         l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
 on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
     set changed_at = greatest(excluded.changed_at, c.changed_at),
         handicap_home = excluded.handicap_home,
@@ -414,89 +408,98 @@ on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
 --    that held there is logged too (unless a row is logged there already, which becomes a
 --    change if it was a checkpoint), so every later snapshot reads as before. market_current is
 --    untouched: it belongs to the pair's latest snapshot.
-with late as (
-    select id, event_id, bookmaker_id, captured_at, next_at, previous_at, opens_day
-    from oddsstore_stage_snapshots
-    where next_at is not null
-),
-before as (
-    -- Per late snapshot (one per pair), each market's latest row at or before the previous
-    -- snapshot within that snapshot's day: a scan of market_changes_pkey by event, not every
-    -- day stored. A join with DISTINCT ON by the pair, not a lateral subquery (Citus plans joins
-    -- only, and DISTINCT ON only when it includes event_id).
-    select distinct on (k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key) k.*
-    from late as l
-    join market_changes as k
-        on k.event_id = l.event_id
-       and k.bookmaker_id = l.bookmaker_id
-       and k.captured_at <= l.previous_at
-       and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
-    order by k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key, k.captured_at desc
-),
-listed_before as (
-    select * from before where outcomes is not null
-),
-observed as (
-    select m.*
-    from oddsstore_stage_markets as m
-    join late as l on l.event_id = m.event_id and l.id = m.snapshot_id
-),
-compared as (
-    select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
-           coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
-           coalesce(o.line, b.line) as line,
-           coalesce(o.line_key, b.line_key) as line_key,
-           o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
-           b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
-           b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
-           b.outcomes as before_outcomes,
-           (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
-           is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
-           as differs
-    from observed as o
-    full join listed_before as b
-        on b.event_id = o.event_id
-       and b.bookmaker_id = o.bookmaker_id
-       and b.betpawa_market_id = o.betpawa_market_id
-       and b.line_key = o.line_key
-    join late as l
-        on l.event_id = coalesce(o.event_id, b.event_id)
-       and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
-),
-differences as (
-    select * from compared where differs
-),
-at_snapshot as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
-    select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-           betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
-    from compared
-    where differs or (opens_day and outcomes is not null)
-),
-now_changes as (
-    update market_changes as k
-    set checkpoint = false
-    from differences as d
-    where k.event_id = d.event_id
-      and k.betpawa_market_id = d.betpawa_market_id
-      and k.bookmaker_id = d.bookmaker_id
-      and k.line_key = d.line_key
-      and k.captured_at = d.next_at
-      and k.checkpoint
-)
-insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-                            betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
-       d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
-from differences as d
-left join market_changes as k
-    on k.event_id = d.event_id
-   and k.betpawa_market_id = d.betpawa_market_id
-   and k.bookmaker_id = d.bookmaker_id
-   and k.line_key = d.line_key
-   and k.captured_at = d.next_at
-where k.event_id is null;
+--    Only when the merge holds late snapshots (a merge holds late ones or in-order ones, never
+--    both: oddsstore/writes.py): on Citus, this statement's CTEs run one by one through the
+--    coordinator, which costs a merge of in-order snapshots ~0.5 s for nothing.
+do $$
+begin
+    if exists (select 1 from oddsstore_stage_snapshots where next_at is not null) then
+        with late as (
+            select id, event_id, bookmaker_id, captured_at, next_at, previous_at, opens_day
+            from oddsstore_stage_snapshots
+            where next_at is not null
+        ),
+        before as (
+            -- Per late snapshot (one per pair), each market's latest row at or before the previous
+            -- snapshot within that snapshot's day: a scan of market_changes_pkey by event, not every
+            -- day stored. A join with DISTINCT ON by the pair, not a lateral subquery (Citus plans joins
+            -- only, and DISTINCT ON only when it includes event_id).
+            select distinct on (k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key) k.*
+            from late as l
+            join market_changes as k
+                on k.event_id = l.event_id
+               and k.bookmaker_id = l.bookmaker_id
+               and k.captured_at <= l.previous_at
+               and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
+            order by k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key, k.captured_at desc
+        ),
+        listed_before as (
+            select * from before where outcomes is not null
+        ),
+        observed as (
+            select m.*
+            from oddsstore_stage_markets as m
+            join late as l on l.event_id = m.event_id and l.id = m.snapshot_id
+        ),
+        compared as (
+            select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
+                   coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
+                   coalesce(o.line, b.line) as line,
+                   coalesce(o.line_key, b.line_key) as line_key,
+                   o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
+                   b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
+                   b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
+                   b.outcomes as before_outcomes,
+                   (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+                   is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
+                   as differs
+            from observed as o
+            full join listed_before as b
+                on b.event_id = o.event_id
+               and b.bookmaker_id = o.bookmaker_id
+               and b.betpawa_market_id = o.betpawa_market_id
+               and b.line_key = o.line_key
+            join late as l
+                on l.event_id = coalesce(o.event_id, b.event_id)
+               and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
+        ),
+        differences as (
+            select * from compared where differs
+        ),
+        at_snapshot as (
+            insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                                        betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
+            select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                   betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
+            from compared
+            where differs or (opens_day and outcomes is not null)
+        ),
+        now_changes as (
+            update market_changes as k
+            set checkpoint = false
+            from differences as d
+            where k.event_id = d.event_id
+              and k.betpawa_market_id = d.betpawa_market_id
+              and k.bookmaker_id = d.bookmaker_id
+              and k.line_key = d.line_key
+              and k.captured_at = d.next_at
+              and k.checkpoint
+        )
+        insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                                    betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+        select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
+               d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
+        from differences as d
+        left join market_changes as k
+            on k.event_id = d.event_id
+           and k.betpawa_market_id = d.betpawa_market_id
+           and k.bookmaker_id = d.bookmaker_id
+           and k.line_key = d.line_key
+           and k.captured_at = d.next_at
+        where k.event_id is null;
+    end if;
+end;
+$$;
 
 -- 11. Point latest_snapshots at each pair's newest in-order snapshot.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)

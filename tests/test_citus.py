@@ -160,22 +160,8 @@ PER_EVENT_READS: dict[str, dict[str, Any]] = {
 }
 
 
-NOT_ROUTED = {
-    "odds_history_page": "queries/history.sql (issue 13): Citus plans it on every shard; it needs each table "
-    "filtered on :event_id itself, as odds_at is",
-}
-
-
 @only_citus
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=NOT_ROUTED[name], strict=True))
-        if name in NOT_ROUTED
-        else name
-        for name in sorted(PER_EVENT_READS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(PER_EVENT_READS))
 async def test_every_per_event_read_is_a_router_query(store: OddsStore, world: World, name: str) -> None:
     await write_some(store, world)
     query = store.queries._queries[name]
