@@ -11,7 +11,7 @@
 select exists (select from pg_extension where extname = 'citus');
 
 -- name: distributed_stage$
--- On Citus: whether distribute made the write path's distributed stage (step 4 below). Where
+-- On Citus: whether distribute made the write path's distributed stage (step 5 below). Where
 -- it has, a write stages its rows there, not in temporary tables (oddsstore/writes.py); a
 -- database with the extension but not distributed yet writes as one server does.
 select exists (
@@ -73,7 +73,15 @@ where not exists (
 )
 order by t.position;
 
--- 4. The write path's stage, distributed by event_id and co-located with the odds, so that
+-- 4. Partition creation one shard at a time: attaching a day to a distributed table in
+--    Citus' default parallel mode (several connections per worker) deadlocked with concurrent
+--    writers ("canceling the transaction since it was involved in a distributed deadlock",
+--    tests/test_concurrency.py with four writers); in sequential mode the shards are locked in
+--    one order. A function setting: run distribute again after a migration that replaces
+--    oddsstore_ensure_partitions (CREATE OR REPLACE drops it).
+alter function oddsstore_ensure_partitions(date, date) set citus.multi_shard_modify_mode = 'sequential';
+
+-- 5. The write path's stage, distributed by event_id and co-located with the odds, so that
 --    every statement of the merge (merge_stage in queries/odds.sql, which joins on event_id
 --    throughout) runs on the shards, one task per shard, instead of shipping the rows of a
 --    coordinator-local temporary stage to the workers statement by statement (the merge took
@@ -82,7 +90,9 @@ order by t.position;
 --    the tables its statements name. Shared by every writer, and never holding a committed
 --    row: a write's rows are visible to its own transaction only and are deleted before it
 --    commits (clear_distributed_stage), so writers never see each other's. Unlogged: nothing in
---    them outlives a transaction, so there is nothing to recover.
+--    them outlives a transaction, so there is nothing to recover. After step 4: run again,
+--    the grant below is an operation on the shards, after which Citus refuses ALTER FUNCTION
+--    in the same transaction.
 create unlogged table if not exists oddsstore_stage_snapshots (
     id               bigint      not null,
     event_id         integer     not null,
@@ -126,14 +136,6 @@ where not exists (
 order by t.position;
 grant select, insert, update, delete on oddsstore_stage_snapshots, oddsstore_stage_markets to oddsstore_writer;
 
--- 5. Partition creation one shard at a time: attaching a day to a distributed table in
---    Citus' default parallel mode (several connections per worker) deadlocked with concurrent
---    writers ("canceling the transaction since it was involved in a distributed deadlock",
---    tests/test_concurrency.py with four writers); in sequential mode the shards are locked in
---    one order. A function setting: run distribute again after a migration that replaces
---    oddsstore_ensure_partitions (CREATE OR REPLACE drops it).
-alter function oddsstore_ensure_partitions(date, date) set citus.multi_shard_modify_mode = 'sequential';
-
 -- 6. Citus runs an insert into a reference table with an identity column as an explicit
 --    nextval() on the coordinator, which checks USAGE on the sequence (PostgreSQL does not, for
 --    identity columns: schema/0006_roles.sql grants none): the writer's upserts need it.
@@ -166,7 +168,7 @@ $$;
 
 -- name: clear_distributed_stage!
 -- On Citus, instead of clear_stage: empty this write's rows out of the distributed stage
--- (queries/distribute.sql, step 4) between two merges and before the write commits. A delete
+-- (queries/distribute.sql, step 5) between two merges and before the write commits. A delete
 -- sees only this transaction's rows (the other writers' are uncommitted); TRUNCATE would lock
 -- the stage, and every writer with it, until commit.
 delete from oddsstore_stage_snapshots;

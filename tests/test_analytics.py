@@ -469,6 +469,7 @@ async def test_steam_moves_threshold_and_since(store: OddsStore, history: Histor
     assert await store.steam_moves(since=at(55), min_drop_pct=1, window=timedelta(hours=1)) == []
 
 
+@pytest.mark.python_checks
 @pytest.mark.parametrize(
     "call",
     [

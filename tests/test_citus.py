@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from conftest import World, market, snapshot
 
-from oddsstore import CitusMissingError, MigrationError, OddsStore, migrations
+from oddsstore import CitusMissingError, MigrationError, OddsStore, UnknownReferenceError, migrations
 from oddsstore.cli import main
 
 only_citus = pytest.mark.parametrize(
@@ -24,6 +24,7 @@ only_citus = pytest.mark.parametrize(
 
 REFERENCE = ["bookmakers", "event_bookmakers", "events", "scrape_runs", "sports", "tournaments"]
 DISTRIBUTED = ["latest_snapshots", "market_changes", "market_current", "odds_snapshots"]
+STAGE = ["oddsstore_stage_markets", "oddsstore_stage_snapshots"]  # the write path's, on Citus
 
 
 async def layout(store: OddsStore) -> dict[str, tuple[str, str, int]]:
@@ -55,16 +56,31 @@ async def test_distribute_gives_the_layout_and_changes_nothing_when_run_again(st
     # The template of every Citus test was distributed by store.distribute() (conftest).
     before = await layout(store)
     assert {name for name, (kind, _, _) in before.items() if kind == "reference"} == set(REFERENCE)
-    assert {name: before[name][:2] for name in DISTRIBUTED} == {
-        name: ("distributed", "event_id") for name in DISTRIBUTED
+    assert {name: before[name][:2] for name in DISTRIBUTED + STAGE} == {
+        name: ("distributed", "event_id") for name in DISTRIBUTED + STAGE
     }
-    assert len({before[name][2] for name in DISTRIBUTED}) == 1, "the odds tables are not co-located"
+    assert len({before[name][2] for name in DISTRIBUTED + STAGE}) == 1, "the odds tables are not co-located"
     assert "scrape_errors" not in before  # stays a local table of the coordinator
 
     await store.distribute()
     assert await asyncio.to_thread(main, ["--dsn", dsn, "distribute"]) == 0
     assert await layout(store) == before
     assert await store.migrate() == []  # migrate with nothing pending: a no-op
+
+
+@only_citus
+async def test_writes_stage_on_the_shards_and_leave_no_row_there(store: OddsStore, world: World) -> None:
+    # The merge reads the distributed stage (queries/distribute.sql) that every writer shares: a
+    # write's rows are deleted before it commits, and a failed write's go with its rollback.
+    at = await write_some(store, world)
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    with pytest.raises(UnknownReferenceError):
+        await store.write_snapshots(
+            [snapshot(event, bookmaker, at + timedelta(minutes=20)), snapshot(world.events[1], 999_999, at)]
+        )
+    for table in STAGE:
+        assert await store.pool.fetchval(f"select count(*) from {table}") == 0, table
+    assert {m.outcomes[0].odds for m in await store.latest_odds(event.id)} == {1.7, 1.8}
 
 
 @only_citus
@@ -83,7 +99,7 @@ async def test_distributing_a_database_with_odds_keeps_them(empty_dsn: str) -> N
 
         await store.distribute()
 
-        assert set(await layout(store)) == set(REFERENCE) | set(DISTRIBUTED)
+        assert set(await layout(store)) == set(REFERENCE) | set(DISTRIBUTED) | set(STAGE)
         assert await store.latest_odds(events[0].id) == latest
         assert await store.odds_history(events[0].id, "3743") == history
         # And writes go on, into the distributed tables.
