@@ -217,7 +217,8 @@ class OddsStore:
     async def distribute(self) -> None:
         """Turn a migrated database on a Citus coordinator into the distributed layout
         (``queries/distribute.sql``, docs/scaling.md): the reference data as reference tables, the
-        odds tables distributed by ``event_id`` and co-located. Idempotent: run again (after a
+        odds tables distributed by ``event_id`` and co-located, with the write path's stage tables
+        (a write on Citus stages there: docs/scaling.md). Idempotent: run again (after a
         migration, say), it changes nothing already distributed. One transaction: all or nothing.
 
         :raises CitusMissingError: the database has no citus extension; nothing was changed.

@@ -8,6 +8,8 @@
 -- Never created when a connection opens: a read-only connection (a hot standby replica) cannot
 -- create tables, and behind PgBouncer's transaction pooling the next transaction may run on
 -- another server connection, so a write must find nothing of a previous one and leave nothing.
+-- On Citus the write uses the distributed stage of queries/distribute.sql instead, with the same
+-- columns: change both together (and, on a database distributed already, alter its tables).
 create temporary table oddsstore_stage_snapshots (
     id               bigint      not null,
     event_id         integer     not null,
