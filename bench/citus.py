@@ -12,6 +12,10 @@ layout of ``oddsstore distribute``), on the same machine, in one run; writes
   days (three days back were written first) and creates the days ahead: every process's errors
   (a distributed deadlock would be one), and how long each step took.
 * ``explain``: the plan of ``latest_odds`` for one event on the cluster (a router query).
+* with ``--baseline REV``: the ingest also runs, interleaved cycle by cycle, on a third database
+  of the single node whose store uses the write statements (``queries/odds.sql``) of git
+  revision ``REV``: whether this revision's statements cost the single node anything (the
+  ratio ``single / single_baseline``, same run).
 
 All nodes of the cluster share the machine's cores with the client: the point is the shape (no
 pathological distributed plan), not a speed-up.
@@ -24,6 +28,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +41,9 @@ from typing import Any
 from bench.databases import observations
 from bench.scales import TEN_MINUTES
 from oddsstore import OddsStore
+from oddsstore.loader import load_directory, parse_file
+from oddsstore.paths import sql_directory
+from oddsstore.runner import Queries
 from oddsstore.synthetic.feed import Feed, register, to_write
 
 # The cluster the tests start (tests/citus_cluster.py, on tests/infra.py).
@@ -60,19 +68,21 @@ def targets(directory: Path) -> Iterator[dict[str, citus_cluster.CitusServer | i
         yield {"single": single, "citus": cluster}
 
 
-async def prepare(target: citus_cluster.CitusServer | infra.Cluster, feed: Feed, cycles: list[Any]) -> str:
+async def prepare(
+    target: citus_cluster.CitusServer | infra.Cluster, feed: Feed, cycles: list[Any], database: str = DATABASE
+) -> str:
     """A migrated database (distributed on the cluster) with the feed's reference data; its DSN."""
     if isinstance(target, citus_cluster.CitusServer):
-        target.drop_database(DATABASE)
-        target.create_database(DATABASE)
-        dsn = target.dsn(DATABASE)
+        target.drop_database(database)
+        target.create_database(database)
+        dsn = target.dsn(database)
     else:
         import psycopg
 
         with psycopg.connect(target.dsn("postgres"), autocommit=True) as connection:
-            connection.execute(f"drop database if exists {DATABASE}")
-            connection.execute(f"create database {DATABASE}")
-        dsn = target.dsn(DATABASE)
+            connection.execute(f"drop database if exists {database}")
+            connection.execute(f"create database {database}")
+        dsn = target.dsn(database)
     async with OddsStore.connect(dsn, min_size=1, max_size=1) as store:
         await store.migrate()
         if isinstance(target, citus_cluster.CitusServer):
@@ -81,8 +91,27 @@ async def prepare(target: citus_cluster.CitusServer | infra.Cluster, feed: Feed,
     return dsn
 
 
-async def ingest(dsns: dict[str, str], feed: Feed, cycles: list[Any]) -> dict[str, Any]:
-    stores = {name: await OddsStore.connect(dsn, min_size=1, max_size=2) for name, dsn in dsns.items()}
+def baseline_queries(revision: str) -> Queries:
+    """This checkout's queries, with ``queries/odds.sql`` of git ``revision`` instead."""
+    text = subprocess.run(
+        ["git", "show", f"{revision}:queries/odds.sql"], check=True, capture_output=True, text=True
+    ).stdout
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "odds.sql"
+        path.write_text(text)
+        old = {query.name: query for query in parse_file(path)}
+    return Queries({**load_directory(sql_directory("queries")), **old})
+
+
+async def ingest(dsns: dict[str, str], feed: Feed, cycles: list[Any], baseline: str | None = None) -> dict[str, Any]:
+    stores = {
+        name: await OddsStore.connect(dsn, min_size=1, max_size=2)
+        for name, dsn in dsns.items()
+        if name != "single_baseline"
+    }
+    if "single_baseline" in dsns:
+        stores["single_baseline"] = await OddsStore.connect(dsns["single_baseline"], min_size=1, max_size=2)
+        stores["single_baseline"].queries = baseline_queries(baseline or "HEAD")
     try:
         ids = {}
         for name, store in stores.items():
@@ -104,6 +133,9 @@ async def ingest(dsns: dict[str, str], feed: Feed, cycles: list[Any]) -> dict[st
         for name, times in seconds.items()
     }  # fmt: skip
     found["citus_to_single"] = found["citus"]["per_second"] / found["single"]["per_second"]
+    if "single_baseline" in found:
+        found["baseline"] = baseline
+        found["single_to_baseline"] = found["single"]["per_second"] / found["single_baseline"]["per_second"]
     return found
 
 
@@ -206,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.citus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100, help="events per cycle (default 100)")
     parser.add_argument("--cycles", type=int, default=5, help="ingest cycles, the first untimed (default 5)")
+    parser.add_argument("--baseline", metavar="REV", help="also ingest on the single node with REV's queries/odds.sql")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"where to write citus.json (default {RESULTS})")
     args = parser.parse_args(argv)
     if (missing := citus_cluster.missing_citus()) is not None:
@@ -221,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             feed = Feed(events=args.events, bookmakers=3, seed=2024, start=start, markets_per_snapshot=170)
             cycles = [feed.cycle(index) for index in range(args.cycles)]
             dsns = {name: asyncio.run(prepare(target, feed, cycles)) for name, target in found.items()}
-            results["ingest"] = asyncio.run(ingest(dsns, feed, cycles))
+            if args.baseline:
+                dsns["single_baseline"] = asyncio.run(prepare(found["single"], feed, cycles, f"{DATABASE}_baseline"))
+            results["ingest"] = asyncio.run(ingest(dsns, feed, cycles, args.baseline))
             print(f"ingest: {results['ingest']['citus_to_single']:.2f}x the single node", file=sys.stderr)
+            if args.baseline:
+                print(f"single node: {results['ingest']['single_to_baseline']:.2f}x {args.baseline}'s", file=sys.stderr)
             results["explain_latest_odds"] = asyncio.run(explain(dsns["citus"]))
             results["maintenance"] = {}
             for name, target in found.items():

@@ -105,6 +105,7 @@ class OddsStore:
         self._written: dict[writes.Pair, writes.Written] = {}
         self._swept_at: datetime | None = None
         self._citus: bool | None = None  # the database has the citus extension (_on_citus)
+        self._distributed_stage: bool | None = None  # distribute made the write path's stage (_stage_distributed)
 
     @classmethod
     def connect(
@@ -216,7 +217,8 @@ class OddsStore:
     async def distribute(self) -> None:
         """Turn a migrated database on a Citus coordinator into the distributed layout
         (``queries/distribute.sql``, docs/scaling.md): the reference data as reference tables, the
-        odds tables distributed by ``event_id`` and co-located. Idempotent: run again (after a
+        odds tables distributed by ``event_id`` and co-located, with the write path's stage tables
+        (a write on Citus stages there: docs/scaling.md). Idempotent: run again (after a
         migration, say), it changes nothing already distributed. One transaction: all or nothing.
 
         :raises CitusMissingError: the database has no citus extension; nothing was changed.
@@ -224,6 +226,7 @@ class OddsStore:
         try:
             await self._query("distribute")
             await self._query("grant_on_shards")
+            self._distributed_stage = None  # made now: asked again on the next write
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == CITUS_MISSING:
                 raise CitusMissingError(f"{exc}; {exc.hint}") from exc
@@ -566,12 +569,19 @@ class OddsStore:
             days.append(partitions.utc_day(datetime.now(UTC)))  # their scrape_errors rows
         try:
             async with _server_errors(), self._pool.acquire() as connection:
-                if await self._on_citus(connection):
+                citus = await self._on_citus(connection)
+                if citus:
                     # Committed before the write's transaction (queries/distribute.sql says why).
                     await partitions.ensure(connection, self.queries, days)
                 async with connection.transaction():
                     await partitions.ensure(connection, self.queries, days)
-                    result, written = await writes.store_snapshots(connection, self.queries, batch, scrape_run_id)
+                    result, written = await writes.store_snapshots(
+                        connection,
+                        self.queries,
+                        batch,
+                        scrape_run_id,
+                        distributed_stage=citus and await self._stage_distributed(connection),
+                    )
         except (UnknownReferenceError, DuplicateSnapshotError) as exc:
             if exc.__cause__ is None:  # raised by the write path, naming the snapshot already
                 raise
@@ -585,6 +595,13 @@ class OddsStore:
         if self._citus is None:
             self._citus = bool(await self.queries.citus_installed(connection))
         return self._citus
+
+    async def _stage_distributed(self, connection: asyncpg.Connection) -> bool:
+        """On Citus, whether ``distribute`` made the write path's distributed stage
+        (``distributed_stage``), asked once (again after :meth:`distribute`)."""
+        if self._distributed_stage is None:
+            self._distributed_stage = bool(await self.queries.distributed_stage(connection))
+        return self._distributed_stage
 
     def _remember(self, written: Mapping[writes.Pair, writes.Written | None]) -> None:
         """Keep what a committed write wrote per pair; forget pairs not written for a day (by

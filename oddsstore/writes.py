@@ -689,6 +689,7 @@ async def store_snapshots(
     queries: Queries,
     batch: Batch,
     scrape_run_id: int | None,
+    distributed_stage: bool = False,
 ) -> tuple[WriteResult, dict[Pair, Written | None]]:
     """Check the markets of a batch and store it inside the caller's transaction.
 
@@ -707,6 +708,10 @@ async def store_snapshots(
     ``on_invalid="skip"``, the skipped snapshots are recorded in ``scrape_errors`` under
     ``scrape_run_id``.
 
+    ``distributed_stage`` (on Citus): the stage is the distributed tables ``oddsstore distribute``
+    made, not temporary tables; a write empties its rows from them between merges and before it
+    returns (``clear_distributed_stage``, ``queries/distribute.sql``).
+
     Returns the result and what to remember per pair once the transaction has committed
     (``None``: forget the pair, a row of its last snapshot had no fingerprint).
     """
@@ -717,9 +722,11 @@ async def store_snapshots(
     merging: asyncio.Future[None] | None = None  # the last merge sent, not yet awaited
     ids: list[int] = []
     stored: set[int] = set()
+    clear = queries.clear_distributed_stage if distributed_stage else queries.clear_stage
     if batch.snapshots:
         ids = await queries.reserve_snapshot_ids(connection, count=len(batch.snapshots))
-        await queries.create_stage(connection)  # dropped when the caller's transaction ends
+        if not distributed_stage:
+            await queries.create_stage(connection)  # dropped when the caller's transaction ends
         pairs = sorted({(snapshot["event_id"], snapshot["bookmaker_id"]) for snapshot in batch.snapshots})
         try:
             await queries.lock_pairs(
@@ -745,12 +752,12 @@ async def store_snapshots(
             if merging is not None:
                 await merging
                 merging = None
-                await queries.clear_stage(connection)
+                await clear(connection)
             chunk = await _leave_out_stored(connection, queries, batch, chunk)
             steps = _steps(chunk)
             for number, step in enumerate(steps):
                 if number:
-                    await queries.clear_stage(connection)
+                    await clear(connection)
                 snapshot_rows, market_rows = _stage_rows(step, scrape_run_id)
                 await connection.copy_records_to_table(
                     "oddsstore_stage_snapshots", records=snapshot_rows, columns=STAGE_SNAPSHOT_COLUMNS
@@ -772,6 +779,8 @@ async def store_snapshots(
         if merging is not None:
             await merging
             merging = None
+        if distributed_stage and batch.snapshots:
+            await clear(connection)  # before the commit: no other writer may see this write's rows
     finally:
         if merging is not None:  # failing: the connection must be idle before the rollback
             await asyncio.wait([merging])

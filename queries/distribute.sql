@@ -10,6 +10,17 @@
 -- expired partitions with a plain DETACH (Citus 13 refuses DETACH ... CONCURRENTLY).
 select exists (select from pg_extension where extname = 'citus');
 
+-- name: distributed_stage$
+-- On Citus: whether distribute made the write path's distributed stage (step 5 below). Where
+-- it has, a write stages its rows there, not in temporary tables (oddsstore/writes.py); a
+-- database with the extension but not distributed yet writes as one server does.
+select exists (
+    select
+    from citus_tables
+    where table_name = to_regclass('oddsstore_stage_snapshots')
+      and citus_table_type = 'distributed'
+);
+
 -- name: distribute!
 -- Turn the store's tables into Citus tables, once; run again, it does nothing. Several
 -- statements, one transaction (sent as one simple query).
@@ -70,7 +81,62 @@ order by t.position;
 --    oddsstore_ensure_partitions (CREATE OR REPLACE drops it).
 alter function oddsstore_ensure_partitions(date, date) set citus.multi_shard_modify_mode = 'sequential';
 
--- 5. Citus runs an insert into a reference table with an identity column as an explicit
+-- 5. The write path's stage, distributed by event_id and co-located with the odds, so that
+--    every statement of the merge (merge_stage in queries/odds.sql, which joins on event_id
+--    throughout) runs on the shards, one task per shard, instead of shipping the rows of a
+--    coordinator-local temporary stage to the workers statement by statement (the merge took
+--    5-6 s a chunk that way: docs/scaling.md). The same columns as the temporary stage
+--    (create_stage in queries/odds.sql), which a write on Citus does not create, so these are
+--    the tables its statements name. Shared by every writer, and never holding a committed
+--    row: a write's rows are visible to its own transaction only and are deleted before it
+--    commits (clear_distributed_stage), so writers never see each other's. Unlogged: nothing in
+--    them outlives a transaction, so there is nothing to recover. After step 4: run again,
+--    the grant below is an operation on the shards, after which Citus refuses ALTER FUNCTION
+--    in the same transaction.
+create unlogged table if not exists oddsstore_stage_snapshots (
+    id               bigint      not null,
+    event_id         integer     not null,
+    bookmaker_id     integer     not null,
+    captured_at      timestamptz not null,
+    scrape_run_id    bigint,
+    raw_response     jsonb,
+    base_snapshot_id bigint,
+    next_at          timestamptz,
+    previous_at      timestamptz,
+    opens_day        boolean,
+    latest_at        timestamptz
+);
+create unlogged table if not exists oddsstore_stage_markets (
+    snapshot_id         bigint           not null,
+    event_id            integer          not null,
+    bookmaker_id        integer          not null,
+    captured_at         timestamptz      not null,
+    line                double precision,
+    line_key            double precision generated always as (coalesce(line, 'NaN'::double precision)) stored,
+    handicap_home       double precision,
+    handicap_away       double precision,
+    betpawa_market_id   text             not null,
+    betpawa_market_name text,
+    handicap_type       text,
+    outcomes            jsonb,
+    fingerprint         bytea
+);
+comment on table oddsstore_stage_snapshots is
+    'Citus only: the snapshots of a write being merged, visible to that write''s transaction only (deleted before it commits). See queries/distribute.sql.';
+comment on table oddsstore_stage_markets is
+    'Citus only: the markets of a write being merged, visible to that write''s transaction only (deleted before it commits). See queries/distribute.sql.';
+select create_distributed_table(t.name, 'event_id', colocate_with => 'odds_snapshots')
+from unnest(array['oddsstore_stage_snapshots', 'oddsstore_stage_markets']) with ordinality as t (name, position)
+where not exists (
+    select
+    from citus_tables as c
+    where c.table_name = t.name::regclass
+      and c.citus_table_type = 'distributed'
+)
+order by t.position;
+grant select, insert, update, delete on oddsstore_stage_snapshots, oddsstore_stage_markets to oddsstore_writer;
+
+-- 6. Citus runs an insert into a reference table with an identity column as an explicit
 --    nextval() on the coordinator, which checks USAGE on the sequence (PostgreSQL does not, for
 --    identity columns: schema/0006_roles.sql grants none): the writer's upserts need it.
 grant usage on sequence sports_id_seq, tournaments_id_seq, bookmakers_id_seq, events_id_seq, scrape_runs_id_seq
@@ -99,3 +165,11 @@ begin
     end if;
 end;
 $$;
+
+-- name: clear_distributed_stage!
+-- On Citus, instead of clear_stage: empty this write's rows out of the distributed stage
+-- (queries/distribute.sql, step 5) between two merges and before the write commits. A delete
+-- sees only this transaction's rows (the other writers' are uncommitted); TRUNCATE would lock
+-- the stage, and every writer with it, until commit.
+delete from oddsstore_stage_snapshots;
+delete from oddsstore_stage_markets;

@@ -14,6 +14,8 @@
 -- odds_snapshots_pkey gives the event's snapshots from the cursor on (sorted on the snapshot's
 -- key only, narrow rows), and per snapshot market_changes_pkey (event, market, bookmaker) scans
 -- one day's partition (pruned at run time). The outer limit stops the loop after a page.
+-- Both tables are filtered on :event_id itself (not the lateral on s.event_id), so that Citus
+-- routes the query to the event's shard (docs/scaling.md).
 select s.id as snapshot_id, s.event_id, s.bookmaker_id, s.captured_at,
        c.betpawa_market_id, c.betpawa_market_name, c.line,
        c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes
@@ -32,7 +34,7 @@ from (
 cross join lateral (
     select distinct on (mc.line_key) mc.*
     from market_changes as mc
-    where mc.event_id = s.event_id
+    where mc.event_id = :event_id
       and mc.betpawa_market_id = :market_id
       and mc.bookmaker_id = s.bookmaker_id
       and mc.captured_at <= s.captured_at

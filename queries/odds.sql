@@ -8,6 +8,8 @@
 -- Never created when a connection opens: a read-only connection (a hot standby replica) cannot
 -- create tables, and behind PgBouncer's transaction pooling the next transaction may run on
 -- another server connection, so a write must find nothing of a previous one and leave nothing.
+-- On Citus the write uses the distributed stage of queries/distribute.sql instead, with the same
+-- columns: change both together (and, on a database distributed already, alter its tables).
 create temporary table oddsstore_stage_snapshots (
     id               bigint      not null,
     event_id         integer     not null,
@@ -18,7 +20,8 @@ create temporary table oddsstore_stage_snapshots (
     base_snapshot_id bigint,      -- set: only markets whose input differs from this snapshot's are staged
     next_at          timestamptz, -- late: the pair's next snapshot
     previous_at      timestamptz, -- the pair's previous snapshot (stored or staged)
-    opens_day        boolean      -- the pair's first snapshot of its UTC day: logs a checkpoint
+    opens_day        boolean,     -- the pair's first snapshot of its UTC day: logs a checkpoint
+    latest_at        timestamptz  -- in order: the pair's latest snapshot before this merge (null: none)
 ) on commit drop;
 create temporary table oddsstore_stage_markets (
     snapshot_id         bigint           not null,
@@ -142,29 +145,33 @@ select coalesce((select array_agg(position order by position) from asked), '{}')
 --
 -- 1. Every id must exist. odds_snapshots has no foreign keys (they would make retention lock
 --    events, bookmakers and scrape_runs: schema/0003_odds.sql), so the batch is checked here,
---    failing with the SQLSTATE and detail a foreign key would give.
+--    failing with the SQLSTATE and detail a foreign key would give (the lowest missing id; an
+--    event before a bookmaker before a scrape run). One scan of the stage with outer joins (on
+--    Citus one task per shard, the three tables being reference tables).
 do $$
 declare
-    v_missing text;
+    v_event bigint;
+    v_bookmaker bigint;
+    v_scrape_run bigint;
 begin
-    select coalesce(
-        (select format('Key (event_id)=(%s) is not present in table "events".', s.event_id)
-         from oddsstore_stage_snapshots as s
-         where not exists (select from events as e where e.id = s.event_id)
-         limit 1),
-        (select format('Key (bookmaker_id)=(%s) is not present in table "bookmakers".', s.bookmaker_id)
-         from oddsstore_stage_snapshots as s
-         where not exists (select from bookmakers as b where b.id = s.bookmaker_id)
-         limit 1),
-        (select format('Key (scrape_run_id)=(%s) is not present in table "scrape_runs".', s.scrape_run_id)
-         from oddsstore_stage_snapshots as s
-         where s.scrape_run_id is not null
-           and not exists (select from scrape_runs as r where r.id = s.scrape_run_id)
-         limit 1))
-    into v_missing;
-    if v_missing is not null then
+    select min(s.event_id) filter (where e.id is null),
+           min(s.bookmaker_id) filter (where b.id is null),
+           min(s.scrape_run_id) filter (where s.scrape_run_id is not null and r.id is null)
+    into v_event, v_bookmaker, v_scrape_run
+    from oddsstore_stage_snapshots as s
+    left join events as e on e.id = s.event_id
+    left join bookmakers as b on b.id = s.bookmaker_id
+    left join scrape_runs as r on r.id = s.scrape_run_id;
+    if coalesce(v_event, v_bookmaker, v_scrape_run) is not null then
         raise exception 'the batch names an id the database does not hold'
-            using errcode = 'foreign_key_violation', detail = v_missing;
+            using errcode = 'foreign_key_violation',
+                  detail = case
+                               when v_event is not null
+                               then format('Key (event_id)=(%s) is not present in table "events".', v_event)
+                               when v_bookmaker is not null
+                               then format('Key (bookmaker_id)=(%s) is not present in table "bookmakers".', v_bookmaker)
+                               else format('Key (scrape_run_id)=(%s) is not present in table "scrape_runs".', v_scrape_run)
+                           end;
     end if;
 end;
 $$;
@@ -182,7 +189,7 @@ update oddsstore_stage_snapshots as s
 set next_at = n.next_at,
     previous_at = n.previous_at
 from (
-    select l.id,
+    select l.event_id, l.id,
            min(o.captured_at) filter (where o.captured_at > l.captured_at) as next_at,
            max(o.captured_at) filter (where o.captured_at < l.captured_at) as previous_at
     from (
@@ -194,21 +201,26 @@ from (
     join odds_snapshots as o on o.event_id = l.event_id and o.bookmaker_id = l.bookmaker_id
     group by l.event_id, l.id
 ) as n
-where n.id = s.id;
+where n.event_id = s.event_id
+  and n.id = s.id;
 
--- 4. In order: the previous snapshot is the staged one before it, or the pair's latest.
+-- 4. In order: the previous snapshot is the staged one before it, or the pair's latest (noted
+--    too, for step 9).
 --    Each snapshot that is its pair's first of a UTC day opens that day (a checkpoint).
 update oddsstore_stage_snapshots as s
-set previous_at = p.previous_at
+set previous_at = p.previous_at,
+    latest_at = p.latest_at
 from (
-    select st.id,
+    select st.event_id, st.id,
            coalesce(lag(st.captured_at) over (partition by st.event_id, st.bookmaker_id order by st.captured_at),
-                    ls.captured_at) as previous_at
+                    ls.captured_at) as previous_at,
+           ls.captured_at as latest_at
     from oddsstore_stage_snapshots as st
     left join latest_snapshots as ls on ls.event_id = st.event_id and ls.bookmaker_id = st.bookmaker_id
     where st.next_at is null
 ) as p
-where p.id = s.id;
+where p.event_id = s.event_id
+  and p.id = s.id;
 update oddsstore_stage_snapshots
 set opens_day = previous_at is null
              or date_trunc('day', previous_at at time zone 'UTC') < date_trunc('day', captured_at at time zone 'UTC');
@@ -218,7 +230,16 @@ set opens_day = previous_at is null
 --    filters and may pick nested loops over the staged markets, quadratic in the batch: the
 --    27,000-market first write in the setup of tests/test_crash.py took 22 s on PostgreSQL 15
 --    without it, 2 s with it (pytest --durations).
-analyze oddsstore_stage_snapshots;
+--    Only where the stage is this transaction's temporary table: on Citus it is a distributed
+--    table every writer shares (queries/distribute.sql), where ANALYZE would lock it until
+--    commit against every other writer's ANALYZE, and each shard holds a few rows anyway.
+do $$
+begin
+    if (select relpersistence from pg_class where oid = 'oddsstore_stage_snapshots'::regclass) = 't' then
+        analyze oddsstore_stage_snapshots;
+    end if;
+end;
+$$;
 
 -- 6. In order, a snapshot staged whole (the first of its pair; no base): the current markets
 --    it does not list are gone. Staged as such, so the steps below treat both kinds alike.
@@ -235,7 +256,8 @@ from (
     join market_current as c on c.event_id = s.event_id and c.bookmaker_id = s.bookmaker_id
 ) as c
 left join oddsstore_stage_markets as m
-    on m.snapshot_id = c.id
+    on m.event_id = c.event_id
+   and m.snapshot_id = c.id
    and m.betpawa_market_id = c.betpawa_market_id
    and m.line_key = c.line_key
 where m.snapshot_id is null;
@@ -255,7 +277,7 @@ with ordered as (
            lag(m.handicap_away) over w as before_away,
            lag(m.outcomes) over w as before_outcomes
     from oddsstore_stage_markets as m
-    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
     where s.next_at is null
     window w as (
         partition by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key order by m.captured_at
@@ -289,7 +311,7 @@ insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key,
 select st.event_id, st.bookmaker_id, st.opens_at, st.line, st.line_key, st.handicap_home, st.handicap_away,
        st.betpawa_market_id, st.betpawa_market_name, st.handicap_type, st.outcomes, true
 from (
-    select distinct on (o.id, r.betpawa_market_id, r.line_key)
+    select distinct on (o.event_id, o.id, r.betpawa_market_id, r.line_key)
            o.event_id, o.bookmaker_id, o.captured_at as opens_at, r.*
     from oddsstore_stage_snapshots as o
     join (
@@ -297,7 +319,7 @@ from (
                m.line, m.line_key, m.handicap_home, m.handicap_away, m.betpawa_market_id, m.betpawa_market_name,
                m.handicap_type, m.outcomes
         from oddsstore_stage_markets as m
-        join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+        join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
         where s.next_at is null
         union all
         select c.event_id, c.bookmaker_id, '-infinity',
@@ -313,7 +335,7 @@ from (
        and r.state_at <= o.captured_at
     where o.next_at is null
       and o.opens_day
-    order by o.id, r.betpawa_market_id, r.line_key, r.state_at desc
+    order by o.event_id, o.id, r.betpawa_market_id, r.line_key, r.state_at desc
 ) as st
 -- Not where a row is logged there already (an anti-join on market_changes_pkey, not a
 -- correlated NOT EXISTS: Citus plans joins only).
@@ -329,61 +351,51 @@ where st.outcomes is not null
 -- 9. In order: market_current takes each staged market's last row. Gone: deleted. Listed: its
 --    state and fingerprint, since its last change logged by this merge (or, unchanged with a
 --    new fingerprint, since when it already was; rows that differ in nothing are not touched).
-with last as (
-    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key) m.*
+--    Two statements, a delete and an upsert (disjoint rows: gone, listed), each of which Citus
+--    runs on the shards; a data-modifying CTE, or a MATERIALIZED one, would make it run the
+--    statement in steps through the coordinator (docs/scaling.md).
+delete from market_current as c
+using (
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key)
+           m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.outcomes
     from oddsstore_stage_markets as m
-    join oddsstore_stage_snapshots as s on s.id = m.snapshot_id
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
     where s.next_at is null
     order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
-),
-gone as (
-    delete from market_current as c
-    using last as l
-    where l.outcomes is null
-      and c.event_id = l.event_id
-      and c.bookmaker_id = l.bookmaker_id
-      and c.betpawa_market_id = l.betpawa_market_id
-      and c.line_key = l.line_key
-),
-since as materialized (
-    -- Each listed market with the time of its pair's latest snapshot before this merge.
-    -- Materialized: joined first (as a hash join), so that market_changes is probed once per
-    -- market below; inlined, the planner may join market_changes first and scan
-    -- latest_snapshots once per row found there.
-    select l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.captured_at,
-           coalesce(ls.captured_at, '-infinity') as after_at
-    from last as l
-    left join latest_snapshots as ls on ls.event_id = l.event_id and ls.bookmaker_id = l.bookmaker_id
-    where l.outcomes is not null
-),
-changed as (
-    -- Each market's last change in this merge (after the pair's latest snapshot before it);
-    -- none (-infinity below): its state did not change, only the input's fingerprint. A market
-    -- new to market_current always has one. A join with an aggregate, probing
-    -- market_changes_pkey per market, rather than a lateral subquery (Citus plans joins only).
-    select s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key, max(k.captured_at) as captured_at
-    from since as s
-    join market_changes as k
-        on k.event_id = s.event_id
-       and k.betpawa_market_id = s.betpawa_market_id
-       and k.bookmaker_id = s.bookmaker_id
-       and k.line_key = s.line_key
-       and k.captured_at > s.after_at
-       and k.captured_at <= s.captured_at
-    where not k.checkpoint
-    group by s.event_id, s.bookmaker_id, s.betpawa_market_id, s.line_key
-)
+) as l
+where l.outcomes is null
+  and c.event_id = l.event_id
+  and c.bookmaker_id = l.bookmaker_id
+  and c.betpawa_market_id = l.betpawa_market_id
+  and c.line_key = l.line_key;
+-- Each listed market's last staged row, with its last change in this merge: after the pair's
+-- latest snapshot before it (step 4, from the stage: latest_snapshots is not joined here), a
+-- probe of market_changes_pkey per market. None (-infinity): its state did not change, only
+-- the input's fingerprint; a market new to market_current always has one. A join with an
+-- aggregate, not a lateral subquery or CTEs, which Citus would run through the coordinator.
 insert into market_current as c (event_id, bookmaker_id, changed_at, line, line_key, handicap_home, handicap_away,
                                  betpawa_market_id, betpawa_market_name, handicap_type, outcomes, fingerprint)
-select l.event_id, l.bookmaker_id, coalesce(changed.captured_at, '-infinity'), l.line, l.line_key, l.handicap_home,
+select l.event_id, l.bookmaker_id, coalesce(max(k.captured_at), '-infinity'), l.line, l.line_key, l.handicap_home,
        l.handicap_away, l.betpawa_market_id, l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
-from last as l
-left join changed
-    on changed.event_id = l.event_id
-   and changed.bookmaker_id = l.bookmaker_id
-   and changed.betpawa_market_id = l.betpawa_market_id
-   and changed.line_key = l.line_key
+from (
+    select distinct on (m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key)
+           m.*, coalesce(s.latest_at, '-infinity') as after_at
+    from oddsstore_stage_markets as m
+    join oddsstore_stage_snapshots as s on s.event_id = m.event_id and s.id = m.snapshot_id
+    where s.next_at is null
+    order by m.event_id, m.bookmaker_id, m.betpawa_market_id, m.line_key, m.captured_at desc
+) as l
+left join market_changes as k
+    on k.event_id = l.event_id
+   and k.betpawa_market_id = l.betpawa_market_id
+   and k.bookmaker_id = l.bookmaker_id
+   and k.line_key = l.line_key
+   and k.captured_at > l.after_at
+   and k.captured_at <= l.captured_at
+   and not k.checkpoint
 where l.outcomes is not null
+group by l.event_id, l.bookmaker_id, l.betpawa_market_id, l.line_key, l.line, l.handicap_home, l.handicap_away,
+         l.betpawa_market_name, l.handicap_type, l.outcomes, l.fingerprint
 on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
     set changed_at = greatest(excluded.changed_at, c.changed_at),
         handicap_home = excluded.handicap_home,
@@ -402,89 +414,98 @@ on conflict (event_id, bookmaker_id, betpawa_market_id, line_key) do update
 --    that held there is logged too (unless a row is logged there already, which becomes a
 --    change if it was a checkpoint), so every later snapshot reads as before. market_current is
 --    untouched: it belongs to the pair's latest snapshot.
-with late as (
-    select id, event_id, bookmaker_id, captured_at, next_at, previous_at, opens_day
-    from oddsstore_stage_snapshots
-    where next_at is not null
-),
-before as (
-    -- Per late snapshot (one per pair), each market's latest row at or before the previous
-    -- snapshot within that snapshot's day: a scan of market_changes_pkey by event, not every
-    -- day stored. A join with DISTINCT ON by the pair, not a lateral subquery (Citus plans joins
-    -- only, and DISTINCT ON only when it includes event_id).
-    select distinct on (k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key) k.*
-    from late as l
-    join market_changes as k
-        on k.event_id = l.event_id
-       and k.bookmaker_id = l.bookmaker_id
-       and k.captured_at <= l.previous_at
-       and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
-    order by k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key, k.captured_at desc
-),
-listed_before as (
-    select * from before where outcomes is not null
-),
-observed as (
-    select m.*
-    from oddsstore_stage_markets as m
-    join late as l on l.id = m.snapshot_id
-),
-compared as (
-    select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
-           coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
-           coalesce(o.line, b.line) as line,
-           coalesce(o.line_key, b.line_key) as line_key,
-           o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
-           b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
-           b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
-           b.outcomes as before_outcomes,
-           (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
-           is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
-           as differs
-    from observed as o
-    full join listed_before as b
-        on b.event_id = o.event_id
-       and b.bookmaker_id = o.bookmaker_id
-       and b.betpawa_market_id = o.betpawa_market_id
-       and b.line_key = o.line_key
-    join late as l
-        on l.event_id = coalesce(o.event_id, b.event_id)
-       and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
-),
-differences as (
-    select * from compared where differs
-),
-at_snapshot as (
-    insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-                                betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
-    select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-           betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
-    from compared
-    where differs or (opens_day and outcomes is not null)
-),
-now_changes as (
-    update market_changes as k
-    set checkpoint = false
-    from differences as d
-    where k.event_id = d.event_id
-      and k.betpawa_market_id = d.betpawa_market_id
-      and k.bookmaker_id = d.bookmaker_id
-      and k.line_key = d.line_key
-      and k.captured_at = d.next_at
-      and k.checkpoint
-)
-insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
-                            betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
-select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
-       d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
-from differences as d
-left join market_changes as k
-    on k.event_id = d.event_id
-   and k.betpawa_market_id = d.betpawa_market_id
-   and k.bookmaker_id = d.bookmaker_id
-   and k.line_key = d.line_key
-   and k.captured_at = d.next_at
-where k.event_id is null;
+--    Only when the merge holds late snapshots (a merge holds late ones or in-order ones, never
+--    both: oddsstore/writes.py): on Citus, this statement's CTEs run one by one through the
+--    coordinator, which costs a merge of in-order snapshots ~0.5 s for nothing.
+do $$
+begin
+    if exists (select 1 from oddsstore_stage_snapshots where next_at is not null) then
+        with late as (
+            select id, event_id, bookmaker_id, captured_at, next_at, previous_at, opens_day
+            from oddsstore_stage_snapshots
+            where next_at is not null
+        ),
+        before as (
+            -- Per late snapshot (one per pair), each market's latest row at or before the previous
+            -- snapshot within that snapshot's day: a scan of market_changes_pkey by event, not every
+            -- day stored. A join with DISTINCT ON by the pair, not a lateral subquery (Citus plans joins
+            -- only, and DISTINCT ON only when it includes event_id).
+            select distinct on (k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key) k.*
+            from late as l
+            join market_changes as k
+                on k.event_id = l.event_id
+               and k.bookmaker_id = l.bookmaker_id
+               and k.captured_at <= l.previous_at
+               and k.captured_at >= date_trunc('day', l.previous_at at time zone 'UTC') at time zone 'UTC'
+            order by k.event_id, k.bookmaker_id, k.betpawa_market_id, k.line_key, k.captured_at desc
+        ),
+        listed_before as (
+            select * from before where outcomes is not null
+        ),
+        observed as (
+            select m.*
+            from oddsstore_stage_markets as m
+            join late as l on l.event_id = m.event_id and l.id = m.snapshot_id
+        ),
+        compared as (
+            select l.event_id, l.bookmaker_id, l.captured_at, l.next_at, l.opens_day,
+                   coalesce(o.betpawa_market_id, b.betpawa_market_id) as betpawa_market_id,
+                   coalesce(o.line, b.line) as line,
+                   coalesce(o.line_key, b.line_key) as line_key,
+                   o.handicap_home, o.handicap_away, o.betpawa_market_name, o.handicap_type, o.outcomes,
+                   b.handicap_home as before_handicap_home, b.handicap_away as before_handicap_away,
+                   b.betpawa_market_name as before_market_name, b.handicap_type as before_handicap_type,
+                   b.outcomes as before_outcomes,
+                   (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+                   is distinct from (b.betpawa_market_name, b.handicap_type, b.handicap_home, b.handicap_away, b.outcomes)
+                   as differs
+            from observed as o
+            full join listed_before as b
+                on b.event_id = o.event_id
+               and b.bookmaker_id = o.bookmaker_id
+               and b.betpawa_market_id = o.betpawa_market_id
+               and b.line_key = o.line_key
+            join late as l
+                on l.event_id = coalesce(o.event_id, b.event_id)
+               and l.bookmaker_id = coalesce(o.bookmaker_id, b.bookmaker_id)
+        ),
+        differences as (
+            select * from compared where differs
+        ),
+        at_snapshot as (
+            insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                                        betpawa_market_id, betpawa_market_name, handicap_type, outcomes, checkpoint)
+            select event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                   betpawa_market_id, betpawa_market_name, handicap_type, outcomes, not differs
+            from compared
+            where differs or (opens_day and outcomes is not null)
+        ),
+        now_changes as (
+            update market_changes as k
+            set checkpoint = false
+            from differences as d
+            where k.event_id = d.event_id
+              and k.betpawa_market_id = d.betpawa_market_id
+              and k.bookmaker_id = d.bookmaker_id
+              and k.line_key = d.line_key
+              and k.captured_at = d.next_at
+              and k.checkpoint
+        )
+        insert into market_changes (event_id, bookmaker_id, captured_at, line, line_key, handicap_home, handicap_away,
+                                    betpawa_market_id, betpawa_market_name, handicap_type, outcomes)
+        select d.event_id, d.bookmaker_id, d.next_at, d.line, d.line_key, d.before_handicap_home, d.before_handicap_away,
+               d.betpawa_market_id, d.before_market_name, d.before_handicap_type, d.before_outcomes
+        from differences as d
+        left join market_changes as k
+            on k.event_id = d.event_id
+           and k.betpawa_market_id = d.betpawa_market_id
+           and k.bookmaker_id = d.bookmaker_id
+           and k.line_key = d.line_key
+           and k.captured_at = d.next_at
+        where k.event_id is null;
+    end if;
+end;
+$$;
 
 -- 11. Point latest_snapshots at each pair's newest in-order snapshot.
 insert into latest_snapshots as ls (event_id, bookmaker_id, snapshot_id, captured_at)

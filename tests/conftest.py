@@ -72,10 +72,22 @@ on_citus = pytest.mark.parametrize(
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
     Citus' "not supported" error (strict: it fails the run once it passes there); one marked
-    ``not_on_citus(reason)`` tests what is documented as not for a Citus cluster, and is skipped there."""
+    ``not_on_citus(reason)`` tests what is documented as not for a Citus cluster, and is skipped there.
+    One marked ``python_checks`` is not run on the cluster at all (deselected): it checks arguments
+    the store refuses before anything reaches the server, which the single-node runs cover."""
+    python_checks = [
+        item
+        for item in items
+        if item.get_closest_marker("python_checks") is not None
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("oddsstore_server") == "citus"
+    ]
+    if python_checks:
+        items[:] = [item for item in items if item not in python_checks]
+        config.hook.pytest_deselected(items=python_checks)
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("oddsstore_server") != "citus":
@@ -226,4 +238,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _needs_citus() -> set[str]:
     """Queries only a Citus cluster runs: counted where Citus is installed (tests/citus_cluster.py)."""
-    return {"distribute", "grant_on_shards"} if citus_cluster.missing_citus() is not None else set()
+    citus_only = {"distribute", "grant_on_shards", "distributed_stage", "clear_distributed_stage"}
+    return citus_only if citus_cluster.missing_citus() is not None else set()

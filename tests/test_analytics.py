@@ -492,6 +492,7 @@ async def test_steam_moves_find_the_price_set_days_before_the_window(store: Odds
     assert [(m.event_id, m.outcome, m.odds, m.reference_odds) for m in moves] == [(event.id, "1", 1.80, 2.00)]
 
 
+@pytest.mark.python_checks
 @pytest.mark.parametrize(
     "call",
     [

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from conftest import World, market, snapshot
 
-from oddsstore import CitusMissingError, MigrationError, OddsStore, migrations
+from oddsstore import CitusMissingError, MigrationError, OddsStore, UnknownReferenceError, migrations
 from oddsstore.cli import main
 
 only_citus = pytest.mark.parametrize(
@@ -24,6 +24,7 @@ only_citus = pytest.mark.parametrize(
 
 REFERENCE = ["bookmakers", "event_bookmakers", "events", "scrape_runs", "sports", "tournaments"]
 DISTRIBUTED = ["latest_snapshots", "market_changes", "market_current", "odds_snapshots"]
+STAGE = ["oddsstore_stage_markets", "oddsstore_stage_snapshots"]  # the write path's, on Citus
 
 
 async def layout(store: OddsStore) -> dict[str, tuple[str, str, int]]:
@@ -55,16 +56,53 @@ async def test_distribute_gives_the_layout_and_changes_nothing_when_run_again(st
     # The template of every Citus test was distributed by store.distribute() (conftest).
     before = await layout(store)
     assert {name for name, (kind, _, _) in before.items() if kind == "reference"} == set(REFERENCE)
-    assert {name: before[name][:2] for name in DISTRIBUTED} == {
-        name: ("distributed", "event_id") for name in DISTRIBUTED
+    assert {name: before[name][:2] for name in DISTRIBUTED + STAGE} == {
+        name: ("distributed", "event_id") for name in DISTRIBUTED + STAGE
     }
-    assert len({before[name][2] for name in DISTRIBUTED}) == 1, "the odds tables are not co-located"
+    assert len({before[name][2] for name in DISTRIBUTED + STAGE}) == 1, "the odds tables are not co-located"
     assert "scrape_errors" not in before  # stays a local table of the coordinator
 
     await store.distribute()
     assert await asyncio.to_thread(main, ["--dsn", dsn, "distribute"]) == 0
     assert await layout(store) == before
     assert await store.migrate() == []  # migrate with nothing pending: a no-op
+
+
+@only_citus
+async def test_writes_stage_on_the_shards_and_leave_no_row_there(store: OddsStore, world: World) -> None:
+    # The merge reads the distributed stage (queries/distribute.sql) that every writer shares: a
+    # write's rows are deleted before it commits, and a failed write's go with its rollback.
+    at = await write_some(store, world)
+    event, bookmaker = world.events[0], world.bookmakers[0]
+    unknown = {**snapshot(world.events[1], bookmaker, at), "bookmaker_id": 999_999}
+    with pytest.raises(UnknownReferenceError):  # raised by the merge, after the rows were staged
+        await store.write_snapshots([snapshot(event, bookmaker, at + timedelta(minutes=20)), unknown])
+    for table in STAGE:
+        assert await store.pool.fetchval(f"select count(*) from {table}") == 0, table
+    assert {m.outcomes[0].odds for m in await store.latest_odds(event.id)} == {1.7, 1.8}
+
+
+STAGE_COLUMNS = """
+select c.relname::text, a.attnum, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated
+from pg_attribute as a
+join pg_class as c on c.oid = a.attrelid
+where c.relname in ('oddsstore_stage_snapshots', 'oddsstore_stage_markets')
+  and c.relpersistence::text = $1
+  and a.attnum > 0
+  and not a.attisdropped
+order by 1, 2
+"""
+
+
+@only_citus
+async def test_the_distributed_stage_has_the_columns_of_the_temporary_one(store: OddsStore) -> None:
+    # Written twice (create_stage in queries/odds.sql, distribute.sql): the merge names both alike.
+    async with store.pool.acquire() as connection, connection.transaction():
+        distributed = [tuple(row) for row in await connection.fetch(STAGE_COLUMNS, "u")]
+        await store.queries.create_stage(connection)
+        temporary = [tuple(row) for row in await connection.fetch(STAGE_COLUMNS, "t")]
+    assert len(distributed) == 24
+    assert distributed == temporary
 
 
 @only_citus
@@ -83,7 +121,7 @@ async def test_distributing_a_database_with_odds_keeps_them(empty_dsn: str) -> N
 
         await store.distribute()
 
-        assert set(await layout(store)) == set(REFERENCE) | set(DISTRIBUTED)
+        assert set(await layout(store)) == set(REFERENCE) | set(DISTRIBUTED) | set(STAGE)
         assert await store.latest_odds(events[0].id) == latest
         assert await store.odds_history(events[0].id, "3743") == history
         # And writes go on, into the distributed tables.
@@ -160,22 +198,8 @@ PER_EVENT_READS: dict[str, dict[str, Any]] = {
 }
 
 
-NOT_ROUTED = {
-    "odds_history_page": "queries/history.sql (issue 13): Citus plans it on every shard; it needs each table "
-    "filtered on :event_id itself, as odds_at is",
-}
-
-
 @only_citus
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=NOT_ROUTED[name], strict=True))
-        if name in NOT_ROUTED
-        else name
-        for name in sorted(PER_EVENT_READS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(PER_EVENT_READS))
 async def test_every_per_event_read_is_a_router_query(store: OddsStore, world: World, name: str) -> None:
     await write_some(store, world)
     query = store.queries._queries[name]

@@ -151,6 +151,7 @@ async def test_missing_markets_say_since_when_and_who_still_lists_them(store: Od
     assert await store.missing_markets(detail.event + 1000) == []
 
 
+@pytest.mark.python_checks
 async def test_bad_margin_history_line_is_refused(store: OddsStore, detail: Detail) -> None:
     with pytest.raises(InvalidInputError, match="finite"):
         await store.margin_history(detail.event, TOTALS, line=math.inf)

@@ -101,6 +101,7 @@ async def test_events_page_by_kickoff_with_a_cursor(store: OddsStore, listing: L
     assert (await store.events(limit=6)).next_cursor is not None
 
 
+@pytest.mark.python_checks
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

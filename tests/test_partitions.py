@@ -65,6 +65,7 @@ async def test_a_write_creates_the_days_it_needs(store: OddsStore, world: World)
     assert history.captured_at == noon(past)
 
 
+@pytest.mark.python_checks
 @pytest.mark.parametrize(
     "when",
     [

@@ -128,6 +128,7 @@ async def test_a_failing_batch_leaves_nothing_behind(store: OddsStore, world: Wo
     ] == before
 
 
+@pytest.mark.python_checks
 async def test_an_empty_batch_writes_nothing(store: OddsStore) -> None:
     result = await store.write_snapshots([])
     assert (result.snapshots, result.markets, result.snapshot_ids) == (0, 0, [])
