@@ -74,8 +74,7 @@ on_citus = pytest.mark.parametrize(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
-    Citus' "not supported" error (strict: it fails the run once it passes there); one marked
-    ``not_on_citus(reason)`` tests what is documented as not for a Citus cluster, and is skipped there."""
+    Citus' "not supported" error (strict: it fails the run once it passes there)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("oddsstore_server") != "citus":
@@ -84,8 +83,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(
                 pytest.mark.xfail(reason=unsupported.args[0], raises=asyncpg.FeatureNotSupportedError, strict=True)
             )
-        if (not_on_citus := item.get_closest_marker("not_on_citus")) is not None:
-            item.add_marker(pytest.mark.skip(reason=not_on_citus.args[0]))
 
 
 @pytest.fixture(scope="session", params=_server_names())
