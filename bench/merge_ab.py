@@ -1,14 +1,14 @@
 """The write path's merge against a git revision's, statement by statement, in one run.
 
-    python -m bench.merge_ab --baseline 350a867            # harness scale, PostgreSQL 18 embedded
-    python -m bench.merge_ab --baseline 350a867 --label X  # also bench/results/merge-ab-X.json
+    python -m bench.merge_ab --baseline 350a867                    # harness scale, embedded PostgreSQL 18
+    python -m bench.merge_ab --baseline 350a867 --baseline e282405 --label X   # + results/merge-ab-X.json
 
 Both variants write the same feed (60 events x 3 bookmakers x 150 markets, cycle 0 untimed) on
-databases of their own on one server, alternately (this, baseline, this, baseline, ...; a first
+databases of their own on one server, alternately (this, each baseline, this, ...; a first
 round warms the server and is not kept): with a
 new store per cycle (the pairs' fingerprints loaded from the database; the issue 11 path that
-merges the most rows per cycle) and as a backfill (cycles 1.. in one call). The baseline is
-``queries/odds.sql`` of ``--baseline`` (the schema must be this one's), every other query this
+merges the most rows per cycle) and as a backfill (cycles 1.. in one call). Each baseline is
+``queries/odds.sql`` of a ``--baseline`` revision (the schema must be this one's), every other query this
 checkout's. Per path: the write's wall time, and the time of each statement of ``merge_stage``
 (in a second pass where the statements are sent one by one, so that each is timed; step 1's time
 also holds the Python work the write does while its merge runs). Medians over the rounds; the
@@ -51,17 +51,19 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def variants(baseline: str) -> dict[str, dict[str, Query]]:
-    """This checkout's queries, and the same with ``baseline``'s queries/odds.sql."""
+def variants(baselines: list[str]) -> dict[str, dict[str, Query]]:
+    """This checkout's queries ("this"), and per revision the same with its queries/odds.sql."""
     this = load_directory(sql_directory("queries"))
-    text = subprocess.run(
-        ["git", "show", f"{baseline}:queries/odds.sql"], check=True, capture_output=True, text=True
-    ).stdout
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "odds.sql"
-        path.write_text(text)
-        old = {query.name: query for query in parse_file(path)}
-    return {"this": this, "baseline": {**this, **old}}
+    found = {"this": this}
+    for revision in baselines:
+        text = subprocess.run(
+            ["git", "show", f"{revision}:queries/odds.sql"], check=True, capture_output=True, text=True
+        ).stdout
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "odds.sql"
+            path.write_text(text)
+            found[revision] = {**this, **{query.name: query for query in parse_file(path)}}
+    return found
 
 
 def statement_labels(statements: list[str]) -> list[str]:
@@ -138,7 +140,17 @@ async def run_path(
     return total
 
 
-async def measure(admin_dsn: str, baseline: str, events: int, markets: int, cycles: int, rounds: int) -> dict[str, Any]:
+async def measure(
+    admin_dsn: str,
+    baselines: list[str],
+    events: int,
+    markets: int,
+    cycles: int,
+    rounds: int,
+    warm_up: bool = True,
+) -> dict[str, Any]:
+    """Wall and statement times of each variant and path over ``rounds`` (after a round that
+    warms the server and is not kept, with ``warm_up``)."""
     start = datetime.now(UTC).replace(second=0, microsecond=0) - cycles * timedelta(minutes=10)
     feed = Feed(
         events=events,
@@ -149,15 +161,16 @@ async def measure(admin_dsn: str, baseline: str, events: int, markets: int, cycl
         markets_per_snapshot=markets,
     )
     batches = [feed.cycle(index) for index in range(cycles)]
-    sources = variants(baseline)
+    sources = variants(baselines)
     load_start = os.getloadavg()
     wall: dict[str, dict[str, list[float]]] = {v: {p: [] for p in PATHS} for v in sources}
     steps: dict[str, dict[str, list[dict[str, float]]]] = {v: {p: [] for p in PATHS} for v in sources}
-    for round_number in range(rounds + 1):  # round 0 warms the server and is not kept
-        for variant, queries in sources.items():
+    first = 0 if warm_up else 1
+    for round_number in range(first, rounds + 1):  # round 0 warms the server and is not kept
+        for number, (variant, queries) in enumerate(sources.items()):
             for path in PATHS:
                 _log(f"round {round_number}: {variant} {path}")
-                name = f"bench_merge_ab_{variant}_{path}"
+                name = f"bench_merge_ab_{number}_{path}"
                 took = await run_path(admin_dsn, path, name, Queries(queries), feed, batches)
                 seconds: dict[str, float] = {}
                 await run_path(admin_dsn, path, name, profiled(queries, seconds), feed, batches, seconds)
@@ -171,7 +184,7 @@ async def measure(admin_dsn: str, baseline: str, events: int, markets: int, cycl
     }
     return {
         "server": await server_version(admin_dsn),
-        "baseline": baseline,
+        "baselines": baselines,
         "events": events,
         "markets": markets,
         "cycles_timed": cycles - 1,
@@ -180,27 +193,43 @@ async def measure(admin_dsn: str, baseline: str, events: int, markets: int, cycl
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "seconds": wall,
         "median_seconds": median,
-        "this_over_baseline": {p: median["this"][p] / median["baseline"][p] for p in PATHS},
+        "this_over_baseline": {b: {p: median["this"][p] / median[b][p] for p in PATHS} for b in baselines},
         "merge_statement_seconds": step_medians,
     }
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"this against {result['baseline']}'s queries/odds.sql, {result['server']}, {result['rounds']} rounds"]
+    """Per path: each variant's median wall time and this / it, then each step's median ms."""
+    names = ["this", *result["baselines"]]
+    lines = [
+        f"this checkout's queries/odds.sql against {', '.join(result['baselines'])}'s, {result['server']}, "
+        f"{result['rounds']} rounds, load average {result['load_average']['start'][0]:.1f} -> "
+        f"{result['load_average']['end'][0]:.1f}"
+    ]
     for path in PATHS:
-        this, base = result["median_seconds"]["this"][path], result["median_seconds"]["baseline"][path]
-        lines.append(f"{path}: {this:.3f} s against {base:.3f} s, {this / base:.2f}x")
+        medians = result["median_seconds"]
+        lines.append(
+            f"{path}: "
+            + ", ".join(f"{name} {medians[name][path]:.3f} s" for name in names)
+            + "; this / "
+            + ", ".join(f"{b} {result['this_over_baseline'][b][path]:.2f}x" for b in result["baselines"])
+        )
         statements = result["merge_statement_seconds"]
-        for label, seconds in statements["this"][path].items():
-            other = statements["baseline"][path].get(label, float("nan"))
-            lines.append(f"  {label:<12} {seconds * 1000:8.1f} ms against {other * 1000:8.1f} ms")
+        lines.append("  ms:          " + "".join(f"{name:>10}" for name in names))
+        for label in statements["this"][path]:
+            times = "".join(f"{statements[name][path].get(label, float('nan')) * 1000:10.1f}" for name in names)
+            lines.append(f"  {label:<12} {times}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--baseline", required=True, metavar="REV", help="git revision of the queries/odds.sql to compare"
+        "--baseline",
+        required=True,
+        action="append",
+        metavar="REV",
+        help="git revision of a queries/odds.sql to compare (repeat for several)",
     )
     parser.add_argument("--events", type=int, default=60)
     parser.add_argument("--markets", type=int, default=150)
