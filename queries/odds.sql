@@ -244,11 +244,11 @@ where m.snapshot_id is null;
 --    the market's staged row before it (window lag: a market not staged at a snapshot kept its
 --    state), or else market_current. Where they differ (name, handicap or outcomes; a gone row
 --    is all nulls) the row is logged: a new state, or a disappearance. Two branches: only a
---    market's first staged row reads market_current, a probe of market_current_pkey each (a
---    join on the whole key, not a lateral subquery, which Citus cannot plan against a
---    distributed market_current). In one join with the lag condition in its ON clause the
---    planner hashed the whole of market_current every merge instead (27,000 rows for ~1,100
---    staged at 60 events; step 7 1.8x the probes' time: python -m bench.merge_ab).
+--    market's first staged row reads market_current, one probe by its whole key each (a join,
+--    not a lateral subquery, which Citus cannot plan against a distributed market_current).
+--    As one left join with the first-row condition in its ON clause, the planner hashed the
+--    whole of market_current every merge instead (27,000 rows for ~1,100 staged at 60 events;
+--    the step took 2.1x as long: python -m bench.merge_ab, docs/performance.md).
 with ordered as (
     select m.*,
            lag(m.captured_at) over w as before_at,
