@@ -264,10 +264,13 @@ where m.snapshot_id is null;
 
 -- 7. In order: each staged market is compared with its state at the pair's previous snapshot:
 --    the market's staged row before it (window lag: a market not staged at a snapshot kept its
---    state), or else market_current (a probe of market_current_pkey per staged row: a join on
---    the whole key, not a lateral subquery, which Citus cannot plan against a distributed
---    market_current). Where they differ (name, handicap or outcomes; a gone row is all nulls)
---    the row is logged: a new state, or a disappearance.
+--    state), or else market_current. Where they differ (name, handicap or outcomes; a gone row
+--    is all nulls) the row is logged: a new state, or a disappearance. Two branches: only a
+--    market's first staged row reads market_current, one probe by its whole key each (a join,
+--    not a lateral subquery, which Citus cannot plan against a distributed market_current).
+--    As one left join with the first-row condition in its ON clause, the planner hashed the
+--    whole of market_current every merge instead (27,000 rows for ~1,100 staged at 60 events;
+--    the step took 2.1x as long: python -m bench.merge_ab, docs/performance.md).
 with ordered as (
     select m.*,
            lag(m.captured_at) over w as before_at,
@@ -293,14 +296,16 @@ left join market_current as c
    and c.bookmaker_id = o.bookmaker_id
    and c.betpawa_market_id = o.betpawa_market_id
    and c.line_key = o.line_key
-   and o.before_at is null
-where case
-          when o.before_at is null
-          then (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
-               is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
-          else (o.before_name, o.before_type, o.before_home, o.before_away, o.before_outcomes)
-               is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
-      end;
+where o.before_at is null
+  and (c.betpawa_market_name, c.handicap_type, c.handicap_home, c.handicap_away, c.outcomes)
+      is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes)
+union all
+select o.event_id, o.bookmaker_id, o.captured_at, o.line, o.line_key, o.handicap_home, o.handicap_away,
+       o.betpawa_market_id, o.betpawa_market_name, o.handicap_type, o.outcomes
+from ordered as o
+where o.before_at is not null
+  and (o.before_name, o.before_type, o.before_home, o.before_away, o.before_outcomes)
+      is distinct from (o.betpawa_market_name, o.handicap_type, o.handicap_home, o.handicap_away, o.outcomes);
 
 -- 8. In order, a snapshot that opens its day: every market it lists that did not change there
 --    is logged again as a checkpoint. Its state is the market's latest staged row up to the

@@ -74,9 +74,7 @@ on_citus = pytest.mark.parametrize(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
-    Citus' "not supported" error (strict: it fails the run once it passes there); one marked
-    ``not_on_citus(reason)`` tests what is documented as not for a Citus cluster, and is skipped there.
-    One marked ``python_checks`` is not run on the cluster at all (deselected): it checks arguments
+    Citus' "not supported" error (strict: it fails the run once it passes there). One marked ``python_checks`` is not run on the cluster at all (deselected): it checks arguments
     the store refuses before anything reaches the server, which the single-node runs cover."""
     python_checks = [
         item
@@ -96,8 +94,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.xfail(reason=unsupported.args[0], raises=asyncpg.FeatureNotSupportedError, strict=True)
             )
-        if (not_on_citus := item.get_closest_marker("not_on_citus")) is not None:
-            item.add_marker(pytest.mark.skip(reason=not_on_citus.args[0]))
 
 
 @pytest.fixture(scope="session", params=_server_names())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Server
 
-from bench import report
+from bench import merge_ab, report
 from bench.__main__ import main, measure
 from bench.scales import SCALES
 
@@ -55,3 +55,17 @@ async def test_tiny_scale_reports_every_figure(
     assert main(["--scale", "tiny", "--markdown", "--results", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("**scale tiny") and "| ingest: oddsstore / seed_orm |" in printed
+
+
+async def test_the_merge_ab_times_each_step_of_both_variants(pg_server: Server) -> None:
+    """``python -m bench.merge_ab`` at a tiny size, against this checkout's own queries/odds.sql
+    (HEAD): both variants write both paths and every merge_stage step is timed."""
+    result = await merge_ab.measure(
+        pg_server.dsn("postgres"), ["HEAD"], events=3, markets=31, cycles=3, rounds=1, warm_up=False
+    )
+    assert set(result["this_over_baseline"]["HEAD"]) == set(merge_ab.PATHS)
+    for variant in ("this", "HEAD"):
+        for path in merge_ab.PATHS:
+            assert result["median_seconds"][variant][path] > 0
+            assert list(result["merge_statement_seconds"][variant][path]) == [f"step {n}" for n in range(1, 12)]
+    assert merge_ab.report(result).startswith("this checkout's queries/odds.sql against HEAD's")

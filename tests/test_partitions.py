@@ -118,16 +118,6 @@ async def test_retention_drops_exactly_the_expired_days_of_every_table(store: Od
     assert await store.drop_expired_partitions(retention_days=7) == []
 
 
-async def test_the_sql_function_drops_the_same_days(store: OddsStore, world: World) -> None:
-    old = today() - timedelta(days=3)
-    await store.write_snapshots([snapshot(world.events[0], world.bookmakers[0], noon(old))])
-    await store.ensure_partitions(days_ahead=0)
-    dropped = await store.pool.fetch("select * from oddsstore_drop_expired_partitions(2)")
-    assert sorted(row[0] for row in dropped) == sorted(f"{t}_p{old:%Y%m%d}" for t in TABLES)
-    assert await days_by_table(store) == {table: [today()] for table in TABLES}
-    assert await store.latest_odds(world.events[0].id) == []
-
-
 async def test_concurrent_creators_of_the_same_days_all_succeed(store: OddsStore) -> None:
     creators = [await OddsStore.connect(store._dsn, min_size=1, max_size=1) for _ in range(6)]
     try:

@@ -16,12 +16,6 @@ from oddsstore import LockTableFullError, OddsStore, partitions, writes
 
 pytestmark = on_citus
 
-# oddsstore_drop_expired_partitions (the SQL retention function, for pg_cron) locks the parents
-# and detaches on the coordinator; on Citus those locks reach the shards, and a writer waiting on
-# a worker stalled it without a deadlock being detected (CI, 2026-11-29). docs/scaling.md: on
-# Citus, retention is `oddsstore maintain`.
-SQL_RETENTION_NOT_ON_CITUS = "the SQL retention function is not for Citus (docs/scaling.md): use oddsstore maintain"
-
 
 def prices(rows: list) -> dict[tuple[int, str, float | None], tuple[float, ...]]:
     return {(m.bookmaker_id, m.betpawa_market_id, m.line): tuple(o.odds for o in m.outcomes) for m in rows}
@@ -295,74 +289,3 @@ async def test_retention_waits_only_for_the_pairs_it_forgets(store: OddsStore, w
     assert any(name.startswith("odds_snapshots_p") for name in dropped)
     assert await store.latest_odds(old_event.id) == []
     assert len(await store.latest_odds(live_event.id)) == 1
-
-
-# --- the SQL retention function (schema/0012_retention_locks.sql) --------------------------------
-
-
-@pytest.mark.not_on_citus(SQL_RETENTION_NOT_ON_CITUS)
-async def test_the_sql_function_waits_for_a_write_lock_longer_than_five_seconds(store: OddsStore, world: World) -> None:
-    """A writer holds the lock of a pair retention forgets for 6 s: the function waits for it
-    (before 0012 its 5 s lock timeout failed the run)."""
-    event, bookmaker = world.events[0], world.bookmakers[0]
-    await store.write_snapshots([snapshot(event, bookmaker, midnight(-3) + timedelta(hours=12), [market("1")])])
-    holder = await asyncpg.connect(store._dsn)
-    try:
-        async with holder.transaction():
-            await holder.execute("select pg_advisory_xact_lock($1, $2)", event.id, bookmaker.id)
-            dropping = asyncio.ensure_future(store.pool.fetch("select * from oddsstore_drop_expired_partitions(2)"))
-            await asyncio.sleep(6)
-            assert not dropping.done()
-        dropped = await asyncio.wait_for(dropping, 30)
-    finally:
-        await holder.close()
-    assert len(dropped) == 3
-    assert await store.latest_odds(event.id) == []
-
-
-@pytest.mark.not_on_citus(SQL_RETENTION_NOT_ON_CITUS)
-async def test_the_sql_function_lets_writers_go_on_while_a_long_write_holds_a_parent(
-    store: OddsStore, world: World
-) -> None:
-    """A long transaction holds market_changes (as a writer mid-merge does) for 3 s: the function
-    waits for it in attempts of 200 ms, and a write of another pair arriving meanwhile is done
-    within a second instead of queueing behind the function. Then the old day is dropped."""
-    old, live = world.events
-    bookmaker = world.bookmakers[0]
-    await store.write_snapshots([snapshot(old, bookmaker, midnight(-3) + timedelta(hours=12), [market("1")])])
-    await store.write_snapshots([snapshot(live, bookmaker, datetime.now(UTC) - timedelta(minutes=9), [market("1")])])
-    await store.ensure_partitions(days_ahead=0)
-    holder = await asyncpg.connect(store._dsn)
-    try:
-        async with holder.transaction():
-            await holder.execute("lock table only market_changes in row exclusive mode")
-            dropping = asyncio.ensure_future(store.pool.fetch("select * from oddsstore_drop_expired_partitions(2)"))
-            await asyncio.sleep(0.5)
-            for minutes in (8, 7, 6):
-                began = asyncio.get_running_loop().time()
-                at = datetime.now(UTC) - timedelta(minutes=minutes)
-                await store.write_snapshots([snapshot(live, bookmaker, at, [market("1", odds=(minutes, 2.0, 3.0))])])
-                assert asyncio.get_running_loop().time() - began < 1
-            await asyncio.sleep(1.5)
-            assert not dropping.done()
-        dropped = await asyncio.wait_for(dropping, 30)
-    finally:
-        await holder.close()
-    assert sorted(row[0] for row in dropped) == sorted(
-        f"{table}_p{midnight(-3):%Y%m%d}" for table in ("market_changes", "odds_snapshots", "scrape_errors")
-    )
-    assert len(await store.odds_history(live.id, "1")) == 4
-
-
-@pytest.mark.not_on_citus(SQL_RETENTION_NOT_ON_CITUS)
-async def test_the_sql_function_refuses_to_run_beside_a_python_retention_run(store: OddsStore) -> None:
-    """While a retention run holds the lease, the function raises instead of detaching the same
-    partitions; once the lease is given back it runs."""
-    async with store.pool.acquire() as connection:
-        assert await store.queries.lock_retention(connection, holder="another run", ttl=timedelta(minutes=1))
-        with pytest.raises(asyncpg.LockNotAvailableError, match="holds the lease"):
-            await connection.fetch("select * from oddsstore_drop_expired_partitions(2)")
-        await store.queries.unlock_retention(connection, holder="another run")
-        assert await connection.fetch("select * from oddsstore_drop_expired_partitions(2)") == []
-        assert await store.queries.lock_retention(connection, holder="the next run", ttl=timedelta(minutes=1))
-        await store.queries.unlock_retention(connection, holder="the next run")

@@ -348,8 +348,18 @@ async def test_owner_drops_expired_days(logins: Logins) -> None:
         create_old_day = "select oddsstore_ensure_partitions($1::date, $1::date)"
         await owner.pool.execute(create_old_day, old)
         assert set(await owner.drop_expired_partitions(retention_days=30)) == partition_names(old)
-        # The SQL function (for pg_cron) works for the owner as well.
-        await owner.pool.execute(create_old_day, old)
+        assert {p.day for p in await owner.partitions()} == {today()}
+        assert len(await writer.latest_odds(world.events[0].id)) == 1
+
+
+async def test_owner_drops_expired_days_with_the_sql_function(logins: Logins) -> None:
+    """The SQL function (for pg_cron on one server; it refuses on Citus, test_sql_retention)
+    works for the owner as well."""
+    old = today() - timedelta(days=40)
+    async with connect(logins.writer) as writer, OddsStore.connect(logins.owner, min_size=1, max_size=1) as owner:
+        world = await reference_data(writer)
+        await writer.write_snapshots([snapshot(world.events[0], world.bookmakers[0], datetime.now(UTC))])
+        await owner.pool.execute("select oddsstore_ensure_partitions($1::date, $1::date)", old)
         dropped = await owner.pool.fetchval("select array_agg(n) from oddsstore_drop_expired_partitions(30) as n")
         assert set(dropped) == partition_names(old)
         assert {p.day for p in await owner.partitions()} == {today()}
