@@ -270,8 +270,11 @@ where m.snapshot_id is null;
 --    not a lateral subquery, which Citus cannot plan against a distributed market_current).
 --    As one left join with the first-row condition in its ON clause, the planner hashed the
 --    whole of market_current every merge instead (27,000 rows for ~1,100 staged at 60 events;
---    the step took 2.1x as long: python -m bench.merge_ab, docs/performance.md).
-with ordered as (
+--    the step took 2.1x as long: python -m bench.merge_ab, docs/performance.md). The CTE the
+--    two branches share is "not materialized": PostgreSQL materializes a CTE used twice, and
+--    Citus then ran the step through the coordinator (python -m bench.citus: the cluster
+--    ingested at 0.14x the single node, 0.38x with it inlined).
+with ordered as not materialized (
     select m.*,
            lag(m.captured_at) over w as before_at,
            lag(m.betpawa_market_name) over w as before_name,

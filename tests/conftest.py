@@ -74,8 +74,9 @@ on_citus = pytest.mark.parametrize(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked ``citus_unsupported(reason)`` is expected to fail on the Citus cluster with
-    Citus' "not supported" error (strict: it fails the run once it passes there). One marked ``python_checks`` is not run on the cluster at all (deselected): it checks arguments
-    the store refuses before anything reaches the server, which the single-node runs cover."""
+    Citus' "not supported" error (strict: it fails the run once it passes there). One marked
+    ``python_checks`` is not run on the cluster at all (deselected): it checks arguments the
+    store refuses before anything reaches the server, which the single-node runs cover."""
     python_checks = [
         item
         for item in items
