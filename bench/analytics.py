@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.databases import open_store
+from bench.flat import table
 from bench.server import drop_database, pg15_server, server, server_version
 from oddsstore import OddsStore
 from oddsstore.loader import load_directory, parse_file
@@ -239,26 +240,6 @@ async def _explain(store: OddsStore, last: datetime, event: int, tournament: int
             rows = await connection.fetch("explain (analyze, buffers) " + query.sql, *(values[p] for p in query.params))
             plans[name] = "\n".join(row[0] for row in rows)
     return plans
-
-
-def table(results: dict[str, Any]) -> str:
-    """The figures as a Markdown table: per server, p50 at 1 and 7 days and the ratio."""
-    names = list(results["servers"])
-    out = [
-        "| read | " + " | ".join(f"{n}: 1 d ms | {n}: 7 d ms | {n}: 7 d / 1 d" for n in names) + " |",
-        "|---|" + "---|---|---|" * len(names),
-    ]
-    for read in results["servers"][names[0]]["1d"]:
-        cells = []
-        for n in names:
-            r = results["servers"][n]
-            cells += [
-                f"{r['1d'][read]['p50_ms']:.1f}",
-                f"{r['7d'][read]['p50_ms']:.1f}",
-                f"{r['ratio_7d_over_1d'][read]:.2f}",
-            ]
-        out.append(f"| {read} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
